@@ -1,1 +1,16 @@
+//! Signet: an internal certificate authority with ACME, SCEP and a REST API.
 
+pub mod app;
+pub mod bootstrap;
+pub mod ca_registry;
+pub mod config;
+pub mod error;
+pub mod issuance;
+pub mod metrics;
+pub mod ops;
+pub mod policy;
+pub mod server;
+pub mod store;
+pub mod tokens;
+
+pub use app::{App, AppState, build_routers};

@@ -1,1 +1,336 @@
-fn main(){}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use signet::bootstrap::{self, InitOptions, Paths};
+use signet::config::Config;
+use signet::issuance::{self, Outcome};
+use signet::server;
+use signet::store::projects;
+
+#[derive(Parser)]
+#[command(
+    name = "signet",
+    version,
+    about = "Internal certificate authority with ACME, SCEP and a REST API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Data directory (default ./signet-data).
+    #[arg(long, env = "SIGNET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (default <data-dir>/signet.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://path or postgres://…
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Set up the data dir, CAs, admin token and TLS certificate, then exit.
+    Init {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        ca_key_type: Option<signet_ca::key::KeyType>,
+        /// Name of the issuing CA.
+        #[arg(long)]
+        ca_name: Option<String>,
+        #[arg(long)]
+        root_name: Option<String>,
+        #[arg(long)]
+        organization: Option<String>,
+        #[arg(long)]
+        root_validity_days: Option<u32>,
+        #[arg(long)]
+        issuing_validity_days: Option<u32>,
+        /// Extra DNS names for the server's TLS certificate.
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// Import an existing issuing CA instead of creating one (PEM).
+        #[arg(long, requires = "import_key")]
+        import_cert: Option<PathBuf>,
+        #[arg(long, requires = "import_cert")]
+        import_key: Option<PathBuf>,
+        /// The chain above the imported CA, parent first (PEM bundle).
+        #[arg(long, requires = "import_cert")]
+        import_chain: Option<PathBuf>,
+    },
+    /// Run the server (initialising on first start).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Approve or reject certificate requests waiting for approval.
+    Cert {
+        #[command(subcommand)]
+        cmd: CertCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; the secret is printed once.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long)]
+        expires_days: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCmd {
+    Approve {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long)]
+        approver: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    Reject {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long)]
+        approver: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+fn load(common: &Common) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(common.data_dir.as_deref(), common.config.as_deref())?;
+    if let Some(u) = &common.database_url {
+        cfg.database_url = u.clone();
+    }
+    Ok(cfg)
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        b.json().init()
+    } else {
+        b.init()
+    }
+}
+
+async fn offline_app(cfg: Config, opts: &InitOptions) -> anyhow::Result<signet::AppState> {
+    let https = server::base_url("https", &cfg.public_url, cfg.listen);
+    let http = server::base_url("http", &cfg.public_http_url, cfg.http_listen);
+    bootstrap::start(cfg, opts, https, http).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
+        Cmd::Init {
+            common,
+            ca_key_type,
+            ca_name,
+            root_name,
+            organization,
+            root_validity_days,
+            issuing_validity_days,
+            dns,
+            import_cert,
+            import_key,
+            import_chain,
+        } => {
+            let mut cfg = load(&common)?;
+            init_logging(&cfg);
+            if let Some(k) = ca_key_type {
+                cfg.ca.key_type = k;
+            }
+            if let Some(n) = ca_name {
+                cfg.ca.issuing_name = n;
+            }
+            if let Some(n) = root_name {
+                cfg.ca.root_name = n;
+            }
+            if let Some(o) = organization {
+                cfg.ca.organization = o;
+            }
+            if let Some(d) = root_validity_days {
+                cfg.ca.root_validity_days = d;
+            }
+            if let Some(d) = issuing_validity_days {
+                cfg.ca.issuing_validity_days = d;
+            }
+            cfg.tls.dns_names.extend(dns);
+            let opts = InitOptions {
+                import_cert,
+                import_key,
+                import_chain,
+            };
+            let app = offline_app(cfg, &opts).await?;
+            bootstrap::ensure_tls_cert(&app).await?;
+            let p = Paths::new(&app.config);
+            println!("data dir: {}", app.config.data_dir.display());
+            println!("root certificate: {}", p.root_pem.display());
+            println!("admin token: {}", p.admin_token.display());
+            app.store.close().await;
+        }
+        Cmd::Serve {
+            common,
+            listen,
+            http_listen,
+        } => {
+            let mut cfg = load(&common)?;
+            init_logging(&cfg);
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            if let Some(l) = http_listen {
+                cfg.http_listen = l;
+            }
+            let https_l = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+            let http_l = tokio::net::TcpListener::bind(cfg.http_listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", cfg.http_listen))?;
+            let https_url = server::base_url("https", &cfg.public_url, https_l.local_addr()?);
+            let http_url = server::base_url("http", &cfg.public_http_url, http_l.local_addr()?);
+            let app = bootstrap::start(
+                cfg,
+                &InitOptions::default(),
+                https_url.clone(),
+                http_url.clone(),
+            )
+            .await?;
+            let (cert, key) = bootstrap::ensure_tls_cert(&app).await?;
+            let acceptor = server::tls_acceptor(&cert, &key)?;
+            let p = Paths::new(&app.config);
+            println!("https: {https_url}");
+            println!("http: {http_url}");
+            println!("acme directory: {https_url}/acme/directory");
+            println!("root certificate: {}", p.root_pem.display());
+            println!("admin token: {}", p.admin_token.display());
+            server::run(
+                app.clone(),
+                https_l,
+                http_l,
+                acceptor,
+                server::shutdown_signal(),
+            )
+            .await?;
+            app.store.close().await;
+        }
+        Cmd::Token {
+            cmd:
+                TokenCmd::Create {
+                    common,
+                    role,
+                    project,
+                    name,
+                    expires_days,
+                    json,
+                },
+        } => {
+            if !signet::tokens::ROLES.contains(&role.as_str()) {
+                anyhow::bail!(
+                    "unknown role {role:?} (expected one of {})",
+                    signet::tokens::ROLES.join(", ")
+                );
+            }
+            let cfg = load(&common)?;
+            let app = offline_app(cfg, &InitOptions::default()).await?;
+            let project_id = match &project {
+                Some(p) => Some(
+                    projects::find(&app.store.read, p)
+                        .await
+                        .with_context(|| format!("unknown project {p:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let expires = expires_days.map(|d| signet::store::now() + i64::from(d) * 86400);
+            let (id, secret) =
+                signet::tokens::create(&app.store, &name, &role, project_id.as_deref(), expires)
+                    .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "token": secret, "role": role, "project": project, "expires_at": expires})
+                );
+            } else {
+                println!("token id: {id}\nrole: {role}\ntoken (shown once): {secret}");
+            }
+            app.store.close().await;
+        }
+        Cmd::Cert { cmd } => {
+            let (common, id, approver, comment, approve) = match cmd {
+                CertCmd::Approve {
+                    common,
+                    id,
+                    approver,
+                    comment,
+                } => (common, id, approver, comment, true),
+                CertCmd::Reject {
+                    common,
+                    id,
+                    approver,
+                    comment,
+                } => (common, id, approver, comment, false),
+            };
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            if approve {
+                match issuance::approve(&app, &id, &approver, comment.as_deref()).await? {
+                    Outcome::Issued(r) => {
+                        println!("issued: {} serial {}", r.id, r.serial.unwrap_or_default())
+                    }
+                    Outcome::Pending(r) => println!("approval recorded; {} still pending", r.id),
+                }
+            } else {
+                issuance::reject(&app, &id, &approver, comment.as_deref()).await?;
+                println!("rejected: {id}");
+            }
+            app.store.close().await;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

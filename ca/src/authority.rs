@@ -34,7 +34,11 @@ impl CaSpec<'_> {
             not_before: self.not_before,
             not_after: self.not_after,
             // digitalSignature lets the CA sign OCSP responses directly.
-            key_usage: vec!["digitalSignature".into(), "keyCertSign".into(), "cRLSign".into()],
+            key_usage: vec![
+                "digitalSignature".into(),
+                "keyCertSign".into(),
+                "cRLSign".into(),
+            ],
             ca: Some(self.path_len),
             crl_urls: self.crl_urls.clone(),
             ocsp_urls: self.ocsp_urls.clone(),
@@ -47,17 +51,35 @@ impl CaSpec<'_> {
 /// A new self-signed root CA.
 pub fn create_root(spec: &CaSpec<'_>) -> Result<Issuer> {
     let key = spec.key_type.generate()?;
-    let der = issue::sign(SignAs::SelfSigned(&key), &spec.plan(), &serial::random()?, &key)?;
-    Ok(Issuer { cert: X509::from_der(&der)?, key, chain: Vec::new() })
+    let der = issue::sign(
+        SignAs::SelfSigned(&key),
+        &spec.plan(),
+        &serial::random()?,
+        &key,
+    )?;
+    Ok(Issuer {
+        cert: X509::from_der(&der)?,
+        key,
+        chain: Vec::new(),
+    })
 }
 
 /// A new subordinate CA signed by `parent`.
 pub fn create_subordinate(parent: &Issuer, spec: &CaSpec<'_>) -> Result<Issuer> {
     let key = spec.key_type.generate()?;
-    let der = issue::sign(SignAs::Issuer(parent), &spec.plan(), &serial::random()?, &key)?;
+    let der = issue::sign(
+        SignAs::Issuer(parent),
+        &spec.plan(),
+        &serial::random()?,
+        &key,
+    )?;
     let mut chain = vec![parent.cert.clone()];
     chain.extend(parent.chain.iter().cloned());
-    Ok(Issuer { cert: X509::from_der(&der)?, key, chain })
+    Ok(Issuer {
+        cert: X509::from_der(&der)?,
+        key,
+        chain,
+    })
 }
 
 /// Check an existing CA certificate, key and chain before importing them:
@@ -65,7 +87,9 @@ pub fn create_subordinate(parent: &Issuer, spec: &CaSpec<'_>) -> Result<Issuer> 
 /// certificates, and each chain element must have signed the one below it.
 pub fn check_import(cert: &X509, key: &PKey<Private>, chain: &[X509]) -> Result<()> {
     if !cert.public_key()?.public_eq(key) {
-        return Err(CaError::InvalidKey("the private key does not match the CA certificate".into()));
+        return Err(CaError::InvalidKey(
+            "the private key does not match the CA certificate".into(),
+        ));
     }
     key::describe(key)?;
     let der = cert.to_der()?;
@@ -82,17 +106,20 @@ pub fn check_import(cert: &X509, key: &PKey<Private>, chain: &[X509]) -> Result<
             "certificate is not a CA (basicConstraints cA is not true)".into(),
         ));
     }
-    if let Ok(Some(ku)) = parsed.key_usage() {
-        if !ku.value.key_cert_sign() {
-            return Err(CaError::InvalidCertificate("key usage lacks keyCertSign".into()));
-        }
+    if let Ok(Some(ku)) = parsed.key_usage()
+        && !ku.value.key_cert_sign()
+    {
+        return Err(CaError::InvalidCertificate(
+            "key usage lacks keyCertSign".into(),
+        ));
     }
     let mut below = cert;
     for up in chain {
         let up_key = up.public_key()?;
         if !below.verify(&up_key)? {
             return Err(CaError::InvalidCertificate(
-                "chain is out of order or incomplete: a certificate is not signed by the next one".into(),
+                "chain is out of order or incomplete: a certificate is not signed by the next one"
+                    .into(),
             ));
         }
         below = up;
@@ -102,5 +129,6 @@ pub fn check_import(cert: &X509, key: &PKey<Private>, chain: &[X509]) -> Result<
 
 /// Parse every certificate in a PEM bundle.
 pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<X509>> {
-    X509::stack_from_pem(pem).map_err(|e| CaError::InvalidCertificate(format!("cannot parse PEM: {e}")))
+    X509::stack_from_pem(pem)
+        .map_err(|e| CaError::InvalidCertificate(format!("cannot parse PEM: {e}")))
 }

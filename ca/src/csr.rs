@@ -24,7 +24,10 @@ pub struct ParsedCsr {
 
 impl ParsedCsr {
     pub fn common_name(&self) -> Option<&str> {
-        self.subject.iter().find(|(k, _)| k == "CN").map(|(_, v)| v.as_str())
+        self.subject
+            .iter()
+            .find(|(k, _)| k == "CN")
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,7 +50,12 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
     let spki_der = public_key.public_key_to_der()?;
     let mut subject = Vec::new();
     for e in req.subject_name().entries() {
-        let k = e.object().nid().short_name().unwrap_or("UNKNOWN").to_string();
+        let k = e
+            .object()
+            .nid()
+            .short_name()
+            .unwrap_or("UNKNOWN")
+            .to_string();
         let v = e
             .data()
             .to_string()
@@ -55,7 +63,14 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
         subject.push((k, v));
     }
     let sans = requested_sans(&der)?;
-    Ok(ParsedCsr { der, public_key, spki_der, key, subject, sans })
+    Ok(ParsedCsr {
+        der,
+        public_key,
+        spki_der,
+        key,
+        subject,
+        sans,
+    })
 }
 
 fn requested_sans(der: &[u8]) -> Result<Vec<San>> {
@@ -71,7 +86,9 @@ fn requested_sans(der: &[u8]) -> Result<Vec<San>> {
         };
         for gn in &san.general_names {
             let s = match gn {
-                GeneralName::DNSName(d) => San::Dns(names::normalize_dns(d).map_err(CaError::MalformedCsr)?),
+                GeneralName::DNSName(d) => {
+                    San::Dns(names::normalize_dns(d).map_err(CaError::MalformedCsr)?)
+                }
                 GeneralName::IPAddress(b) => San::Ip(match b.len() {
                     4 => std::net::IpAddr::from(<[u8; 4]>::try_from(*b).expect("len 4")),
                     16 => std::net::IpAddr::from(<[u8; 16]>::try_from(*b).expect("len 16")),

@@ -65,7 +65,10 @@ impl Issuer {
 
 pub fn is_self_signed(c: &X509) -> bool {
     c.issuer_name().to_der().ok() == c.subject_name().to_der().ok()
-        && c.public_key().ok().and_then(|k| c.verify(&k).ok()).unwrap_or(false)
+        && c.public_key()
+            .ok()
+            .and_then(|k| c.verify(&k).ok())
+            .unwrap_or(false)
 }
 
 /// Who signs: an existing CA, or the subject key itself (a new root).
@@ -103,10 +106,14 @@ pub fn sign<T: HasPublic>(
     subject_key: &PKeyRef<T>,
 ) -> Result<Vec<u8>> {
     if plan.not_after <= plan.not_before {
-        return Err(CaError::InvalidPlan("notAfter must be after notBefore".into()));
+        return Err(CaError::InvalidPlan(
+            "notAfter must be after notBefore".into(),
+        ));
     }
     if plan.subject.is_empty() && plan.sans.is_empty() {
-        return Err(CaError::InvalidPlan("a certificate needs a subject or a SAN".into()));
+        return Err(CaError::InvalidPlan(
+            "a certificate needs a subject or a SAN".into(),
+        ));
     }
     let mut b = X509Builder::new()?;
     b.set_version(2)?;
@@ -129,7 +136,10 @@ pub fn sign<T: HasPublic>(
             (None, *k)
         }
     };
-    let (nb, na) = (Asn1Time::from_unix(plan.not_before)?, Asn1Time::from_unix(plan.not_after)?);
+    let (nb, na) = (
+        Asn1Time::from_unix(plan.not_before)?,
+        Asn1Time::from_unix(plan.not_after)?,
+    );
     b.set_not_before(&nb)?;
     b.set_not_after(&na)?;
     b.set_pubkey(subject_key)?;
@@ -149,7 +159,8 @@ pub fn sign<T: HasPublic>(
     if !plan.ext_key_usage.is_empty() {
         b.append_extension(ext_key_usage(&plan.ext_key_usage)?)?;
     }
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer_cert.map(|c| &**c), None))?;
+    let ski =
+        SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer_cert.map(|c| &**c), None))?;
     b.append_extension(ski)?;
     if let Some(ic) = issuer_cert {
         let aki = AuthorityKeyIdentifier::new()
@@ -180,7 +191,11 @@ pub fn sign<T: HasPublic>(
         .ocsp_urls
         .iter()
         .map(|u| Ok(format!("OCSP;URI:{}", check_uri(u)?)))
-        .chain(plan.ca_issuers_urls.iter().map(|u| Ok(format!("caIssuers;URI:{}", check_uri(u)?))))
+        .chain(
+            plan.ca_issuers_urls
+                .iter()
+                .map(|u| Ok(format!("caIssuers;URI:{}", check_uri(u)?))),
+        )
         .collect::<Result<_>>()?;
     if !aia.is_empty() {
         b.append_extension(conf_ext(Nid::INFO_ACCESS, &aia.join(","))?)?;
@@ -239,7 +254,11 @@ fn ext_key_usage(names: &[String]) -> Result<X509Extension> {
             "emailProtection" => eku.email_protection(),
             "timeStamping" => eku.time_stamping(),
             "ocspSigning" | "OCSPSigning" => eku.other("OCSPSigning"),
-            other => return Err(CaError::InvalidPlan(format!("unknown extended key usage {other:?}"))),
+            other => {
+                return Err(CaError::InvalidPlan(format!(
+                    "unknown extended key usage {other:?}"
+                )));
+            }
         };
     }
     Ok(eku.build()?)

@@ -76,14 +76,22 @@ pub fn parse_jwk(v: &Value) -> Result<Jwk> {
             let (nid, len) = ec_curve(crv)?;
             let (xb, yb) = (b64_decode(x)?, b64_decode(y)?);
             if xb.len() != len || yb.len() != len {
-                return Err(JoseError::BadJwk(format!("{crv} coordinates must be {len} bytes")));
+                return Err(JoseError::BadJwk(format!(
+                    "{crv} coordinates must be {len} bytes"
+                )));
             }
             let group = EcGroup::from_curve_name(nid).map_err(ssl)?;
-            let (xn, yn) = (BigNum::from_slice(&xb).map_err(ssl)?, BigNum::from_slice(&yb).map_err(ssl)?);
+            let (xn, yn) = (
+                BigNum::from_slice(&xb).map_err(ssl)?,
+                BigNum::from_slice(&yb).map_err(ssl)?,
+            );
             let ec = EcKey::from_public_key_affine_coordinates(&group, &xn, &yn)
-            .map_err(|_| JoseError::BadJwk("EC point is not on the curve".into()))?;
+                .map_err(|_| JoseError::BadJwk("EC point is not on the curve".into()))?;
             let key = PKey::from_ec_key(ec).map_err(ssl)?;
-            (key, format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#))
+            (
+                key,
+                format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
+            )
         }
         "RSA" => {
             let (n, e) = (member(v, "n")?, member(v, "e")?);
@@ -93,7 +101,9 @@ pub fn parse_jwk(v: &Value) -> Result<Jwk> {
             )
             .map_err(ssl)?;
             if rsa.size() * 8 < 2048 {
-                return Err(JoseError::BadJwk("RSA keys must be at least 2048 bits".into()));
+                return Err(JoseError::BadJwk(
+                    "RSA keys must be at least 2048 bits".into(),
+                ));
             }
             let key = PKey::from_rsa(rsa).map_err(ssl)?;
             (key, format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
@@ -110,7 +120,10 @@ pub fn parse_jwk(v: &Value) -> Result<Jwk> {
         other => return Err(JoseError::BadJwk(format!("unsupported kty {other:?}"))),
     };
     let digest = hash(MessageDigest::sha256(), canonical.as_bytes()).map_err(ssl)?;
-    Ok(Jwk { key, thumbprint: b64(&digest) })
+    Ok(Jwk {
+        key,
+        thumbprint: b64(&digest),
+    })
 }
 
 fn ssl(e: openssl::error::ErrorStack) -> JoseError {
@@ -136,7 +149,9 @@ pub fn verify(alg: &str, key: &PKeyRef<Public>, signing_input: &[u8], sig: &[u8]
         return Err(JoseError::BadAlgorithm(alg.to_string()));
     }
     if !alg_fits(alg, key) {
-        return Err(JoseError::BadAlgorithm(format!("{alg} does not match the key type")));
+        return Err(JoseError::BadAlgorithm(format!(
+            "{alg} does not match the key type"
+        )));
     }
     let ok = match alg {
         "ES256" | "ES384" | "ES512" => {
@@ -160,7 +175,8 @@ pub fn verify(alg: &str, key: &PKeyRef<Public>, signing_input: &[u8], sig: &[u8]
             if alg == "PS256" {
                 v.set_rsa_padding(Padding::PKCS1_PSS).map_err(ssl)?;
                 v.set_rsa_mgf1_md(MessageDigest::sha256()).map_err(ssl)?;
-                v.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).map_err(ssl)?;
+                v.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
+                    .map_err(ssl)?;
             }
             v.update(signing_input).map_err(ssl)?;
             v.verify(sig).unwrap_or(false)
@@ -211,7 +227,9 @@ mod tests {
         let ec = key.ec_key().unwrap();
         let mut ctx = openssl::bn::BigNumContext::new().unwrap();
         let (mut x, mut y) = (BigNum::new().unwrap(), BigNum::new().unwrap());
-        ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx).unwrap();
+        ec.public_key()
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+            .unwrap();
         serde_json::json!({"kty":"EC","crv":"P-256","x":b64(&x.to_vec_padded(32).unwrap()),"y":b64(&y.to_vec_padded(32).unwrap())})
     }
 
@@ -225,12 +243,18 @@ mod tests {
             "alg": "RS256",
             "kid": "2011-04-29"
         });
-        assert_eq!(parse_jwk(&jwk).unwrap().thumbprint, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            parse_jwk(&jwk).unwrap().thumbprint,
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
     fn es256_round_trip_and_alg_checks() {
-        let key = PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap()).unwrap();
+        let key = PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+        )
+        .unwrap();
         let jwk = parse_jwk(&ec_jwk(&key)).unwrap();
         let mut s = Signer::new(MessageDigest::sha256(), &key).unwrap();
         s.update(b"input").unwrap();
@@ -241,9 +265,18 @@ mod tests {
         assert_eq!(verify("ES256", &jwk.key, b"input", &raw), Ok(true));
         assert_eq!(verify("ES256", &jwk.key, b"other", &raw), Ok(false));
         assert_eq!(verify("ES256", &jwk.key, b"input", &raw[1..]), Ok(false));
-        assert!(matches!(verify("ES384", &jwk.key, b"input", &raw), Err(JoseError::BadAlgorithm(_))));
-        assert!(matches!(verify("none", &jwk.key, b"input", &raw), Err(JoseError::BadAlgorithm(_))));
-        assert!(matches!(verify("HS256", &jwk.key, b"input", &raw), Err(JoseError::BadAlgorithm(_))));
+        assert!(matches!(
+            verify("ES384", &jwk.key, b"input", &raw),
+            Err(JoseError::BadAlgorithm(_))
+        ));
+        assert!(matches!(
+            verify("none", &jwk.key, b"input", &raw),
+            Err(JoseError::BadAlgorithm(_))
+        ));
+        assert!(matches!(
+            verify("HS256", &jwk.key, b"input", &raw),
+            Err(JoseError::BadAlgorithm(_))
+        ));
     }
 
     #[test]

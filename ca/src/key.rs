@@ -77,7 +77,10 @@ impl FromStr for KeyType {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = KeyType::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown key type {s:?} (expected one of {})", names.join(", "))
+                format!(
+                    "unknown key type {s:?} (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -120,9 +123,14 @@ pub fn describe<T: HasPublic>(key: &PKeyRef<T>) -> Result<KeyInfo> {
             }
             let e = key.rsa()?.e().to_owned()?;
             if e.is_bit_set(0) && e.num_bits() > 1 {
-                Ok(KeyInfo { algorithm: "rsa".into(), bits })
+                Ok(KeyInfo {
+                    algorithm: "rsa".into(),
+                    bits,
+                })
             } else {
-                Err(CaError::WeakKey("RSA public exponent must be odd and > 1".into()))
+                Err(CaError::WeakKey(
+                    "RSA public exponent must be odd and > 1".into(),
+                ))
             }
         }
         Id::EC => {
@@ -143,9 +151,15 @@ pub fn describe<T: HasPublic>(key: &PKeyRef<T>) -> Result<KeyInfo> {
             };
             ec.check_key()
                 .map_err(|_| CaError::WeakKey("EC public point is not on the curve".into()))?;
-            Ok(KeyInfo { algorithm: "ec".into(), bits })
+            Ok(KeyInfo {
+                algorithm: "ec".into(),
+                bits,
+            })
         }
-        Id::ED25519 => Ok(KeyInfo { algorithm: "ed25519".into(), bits: 256 }),
+        Id::ED25519 => Ok(KeyInfo {
+            algorithm: "ed25519".into(),
+            bits: 256,
+        }),
         other => Err(CaError::UnsupportedKey(format!(
             "key algorithm id {} (accepted: RSA, EC P-256/384/521, Ed25519)",
             other.as_raw()
@@ -183,7 +197,14 @@ pub fn seal(master: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> 
     let mut nonce = [0u8; NONCE_LEN];
     rand_bytes(&mut nonce)?;
     let mut tag = [0u8; TAG_LEN];
-    let ct = encrypt_aead(Cipher::aes_256_gcm(), master, Some(&nonce), aad, plaintext, &mut tag)?;
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        master,
+        Some(&nonce),
+        aad,
+        plaintext,
+        &mut tag,
+    )?;
     let mut out = Vec::with_capacity(1 + NONCE_LEN + TAG_LEN + ct.len());
     out.push(SEAL_VERSION);
     out.extend_from_slice(&nonce);

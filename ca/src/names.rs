@@ -44,7 +44,9 @@ impl fmt::Display for San {
 pub fn normalize_dns(name: &str) -> Result<String, String> {
     let n = name.trim_end_matches('.').to_ascii_lowercase();
     if n.is_empty() || n.len() > 253 {
-        return Err(format!("DNS name {name:?} is empty or longer than 253 characters"));
+        return Err(format!(
+            "DNS name {name:?} is empty or longer than 253 characters"
+        ));
     }
     if n.parse::<IpAddr>().is_ok() {
         return Err(format!("{name:?} is an IP address, not a DNS name"));
@@ -55,13 +57,17 @@ pub fn normalize_dns(name: &str) -> Result<String, String> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(format!("DNS name {name:?} has an invalid label {label:?}"));
         }
     }
     if !body.contains('.') && n.starts_with("*.") {
-        return Err(format!("wildcard {name:?} must have at least two labels after '*.'"));
+        return Err(format!(
+            "wildcard {name:?} must have at least two labels after '*.'"
+        ));
     }
     Ok(n)
 }
@@ -76,9 +82,14 @@ mod tests {
 
     #[test]
     fn dns_normalisation() {
-        assert_eq!(normalize_dns("WWW.Example.COM.").unwrap(), "www.example.com");
+        assert_eq!(
+            normalize_dns("WWW.Example.COM.").unwrap(),
+            "www.example.com"
+        );
         assert_eq!(normalize_dns("*.example.com").unwrap(), "*.example.com");
-        for bad in ["", "a..b", "-a.com", "a-.com", "a b.com", "*.com", "a.*.com", "10.0.0.1"] {
+        for bad in [
+            "", "a..b", "-a.com", "a-.com", "a b.com", "*.com", "a.*.com", "10.0.0.1",
+        ] {
             assert!(normalize_dns(bad).is_err(), "{bad} accepted");
         }
     }

@@ -27,7 +27,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Parse a hex serial (any case, optional colons) back into bytes.
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
     let clean: String = s.chars().filter(|c| *c != ':').collect();
-    if clean.is_empty() || clean.len() % 2 != 0 {
+    if clean.is_empty() || !clean.len().is_multiple_of(2) {
         return None;
     }
     (0..clean.len())

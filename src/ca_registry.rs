@@ -1,0 +1,67 @@
+//! Signing CAs, decrypted once and kept in memory. A CA's certificate and
+//! key never change under its id, so caching them is safe across replicas.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use openssl::x509::X509;
+use signet_ca::issue::Issuer;
+use signet_ca::key;
+
+use crate::store::{Store, StoreError, cas, settings};
+
+#[derive(Default)]
+pub struct CaRegistry {
+    loaded: RwLock<HashMap<String, Arc<Issuer>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaLoadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("CA {0}: {1}")]
+    Broken(String, String),
+}
+
+impl CaRegistry {
+    pub async fn get(
+        &self,
+        store: &Store,
+        master: &[u8; 32],
+        ca_id: &str,
+    ) -> Result<Arc<Issuer>, CaLoadError> {
+        if let Some(i) = self.loaded.read().expect("lock").get(ca_id) {
+            return Ok(i.clone());
+        }
+        let row = cas::get(&store.read, ca_id).await?;
+        let broken = |e: String| CaLoadError::Broken(row.id.clone(), e);
+        let cert = X509::from_der(&row.cert_der).map_err(|e| broken(e.to_string()))?;
+        let key = key::open_key(master, row.id.as_bytes(), &row.key_sealed)
+            .map_err(|e| broken(e.to_string()))?;
+        let mut chain = Vec::new();
+        let mut parent = row.parent_id.clone();
+        while let Some(pid) = parent {
+            let p = cas::get(&store.read, &pid).await?;
+            chain.push(X509::from_der(&p.cert_der).map_err(|e| broken(e.to_string()))?);
+            parent = p.parent_id;
+        }
+        let issuer = Arc::new(Issuer { cert, key, chain });
+        self.loaded
+            .write()
+            .expect("lock")
+            .insert(ca_id.to_string(), issuer.clone());
+        Ok(issuer)
+    }
+
+    /// The id of the default issuing CA.
+    pub async fn default_id(store: &Store) -> Result<String, CaLoadError> {
+        settings::get(&store.read, settings::DEFAULT_CA)
+            .await?
+            .ok_or_else(|| {
+                CaLoadError::Broken(
+                    "default".into(),
+                    "no default CA configured; run `signet init`".into(),
+                )
+            })
+    }
+}

@@ -1,0 +1,393 @@
+//! Settings: built-in defaults < `signet.toml` < `SIGNET_*` environment
+//! (`__` between levels; lists and maps comma-separated).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::policy::TemplateSpec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where state lives (SIGNET_DATA_DIR or --data-dir).
+    pub data_dir: PathBuf,
+    /// Empty means SQLite at <data_dir>/signet.db.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// HTTPS: ACME and the REST API.
+    pub listen: SocketAddr,
+    /// Plain HTTP: CA certificates, CRLs, OCSP, SCEP.
+    pub http_listen: SocketAddr,
+    /// Base URLs as clients see them; empty means derived from the bound address.
+    pub public_url: String,
+    pub public_http_url: String,
+    /// Base64 32-byte key that seals private keys at rest; empty means <data_dir>/master.key.
+    pub master_key: String,
+    pub log: LogConfig,
+    pub ca: CaConfig,
+    pub tls: TlsConfig,
+    pub acme: AcmeConfig,
+    /// Templates upserted into the store at every start (name → spec).
+    pub templates: BTreeMap<String, TemplateSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" or "json".
+    pub format: String,
+    /// A tracing filter, e.g. "info" or "signet=debug,info".
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaConfig {
+    pub key_type: signet_ca::key::KeyType,
+    pub organization: String,
+    pub root_name: String,
+    pub issuing_name: String,
+    pub root_validity_days: u32,
+    pub issuing_validity_days: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// An operator-supplied certificate chain and key; empty means Signet issues its own.
+    pub cert_file: String,
+    pub key_file: String,
+    /// Extra names on the self-issued server certificate (localhost and loopback are always present).
+    #[serde(deserialize_with = "comma_list")]
+    pub dns_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    pub eab_required: bool,
+    pub terms_of_service: String,
+    pub website: String,
+    #[serde(deserialize_with = "comma_list")]
+    pub caa_identities: Vec<String>,
+    /// Reuse valid authorizations of the same account for this long (0 disables reuse).
+    pub authz_reuse_secs: i64,
+    pub order_lifetime_secs: i64,
+    pub nonce_lifetime_secs: i64,
+    /// ARI: the suggested renewal window starts at this fraction of the lifetime…
+    pub ari_window_start: f64,
+    /// …and ends at this fraction.
+    pub ari_window_end: f64,
+    pub validation: ValidationConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    pub http01_port: u16,
+    pub tls_alpn01_port: u16,
+    /// DNS servers as ip:port; empty means the system resolver.
+    #[serde(deserialize_with = "comma_list")]
+    pub dns_resolvers: Vec<String>,
+    /// Name (or `*.suffix`) → IP, consulted before DNS.
+    #[serde(deserialize_with = "comma_map")]
+    pub hosts: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+    /// Concurrent validations across the process.
+    pub workers: usize,
+    pub attempts: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./signet-data"),
+            database_url: String::new(),
+            database_max_connections: 8,
+            listen: "127.0.0.1:8443".parse().expect("literal"),
+            http_listen: "127.0.0.1:8080".parse().expect("literal"),
+            public_url: String::new(),
+            public_http_url: String::new(),
+            master_key: String::new(),
+            log: LogConfig::default(),
+            ca: CaConfig::default(),
+            tls: TlsConfig::default(),
+            acme: AcmeConfig::default(),
+            templates: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        CaConfig {
+            key_type: signet_ca::key::KeyType::EcP256,
+            organization: "Signet".into(),
+            root_name: "Signet Root CA".into(),
+            issuing_name: "Signet Issuing CA".into(),
+            root_validity_days: 3650,
+            issuing_validity_days: 1825,
+        }
+    }
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            eab_required: false,
+            terms_of_service: String::new(),
+            website: String::new(),
+            caa_identities: Vec::new(),
+            authz_reuse_secs: 0,
+            order_lifetime_secs: 7 * 86400,
+            nonce_lifetime_secs: 3600,
+            ari_window_start: 2.0 / 3.0,
+            ari_window_end: 0.8,
+            validation: ValidationConfig::default(),
+        }
+    }
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            http01_port: 80,
+            tls_alpn01_port: 443,
+            dns_resolvers: Vec::new(),
+            hosts: BTreeMap::new(),
+            timeout_secs: 10,
+            workers: 32,
+            attempts: 3,
+        }
+    }
+}
+
+impl Config {
+    /// Load for a data dir: defaults, then `<data_dir>/signet.toml` (or an
+    /// explicit file), then the environment. Errors name the key and the reason.
+    pub fn load(data_dir: Option<&Path>, file: Option<&Path>) -> anyhow::Result<Config> {
+        let env = Env::prefixed("SIGNET_").split("__");
+        // The data dir decides where signet.toml is, so resolve it first.
+        let data_dir = match data_dir {
+            Some(d) => d.to_path_buf(),
+            None => Figment::from(Serialized::defaults(Config::default()))
+                .merge(env.clone().only(&["data_dir"]))
+                .extract_inner::<PathBuf>("data_dir")?,
+        };
+        let file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| data_dir.join("signet.toml"));
+        if file.exists() {
+            std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        }
+        let mut cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            .merge(env)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(&e)))?;
+        cfg.data_dir = data_dir;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let v = &self.acme.validation;
+        if !(0.0..1.0).contains(&self.acme.ari_window_start)
+            || self.acme.ari_window_end <= self.acme.ari_window_start
+            || self.acme.ari_window_end > 1.0
+        {
+            anyhow::bail!(
+                "invalid configuration: acme.ari_window_start/end must satisfy 0 <= start < end <= 1"
+            );
+        }
+        for r in &v.dns_resolvers {
+            r.parse::<SocketAddr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid configuration: acme.validation.dns_resolvers: {r:?} is not ip:port"
+                )
+            })?;
+        }
+        for (name, ip) in &v.hosts {
+            ip.parse::<std::net::IpAddr>().map_err(|_| {
+                anyhow::anyhow!("invalid configuration: acme.validation.hosts.{name}: {ip:?} is not an IP address")
+            })?;
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            anyhow::bail!(
+                "invalid configuration: log.format must be \"text\" or \"json\", not {:?}",
+                self.log.format
+            );
+        }
+        if v.workers == 0 || v.timeout_secs == 0 {
+            anyhow::bail!(
+                "invalid configuration: acme.validation.workers and timeout_secs must be > 0"
+            );
+        }
+        for (name, spec) in &self.templates {
+            spec.validate()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: templates.{name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("signet.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+fn describe(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let src = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{src}", e.kind)
+            } else {
+                format!("{key}: {}{src}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrString {
+    List(Vec<String>),
+    Str(String),
+}
+
+/// A list given as a TOML array or as "a,b,c" (the environment form).
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match ListOrString::deserialize(d)? {
+        ListOrString::List(v) => v,
+        ListOrString::Str(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MapOrString {
+    Map(BTreeMap<String, String>),
+    Str(String),
+}
+
+/// A map given as a TOML table or as "k=v,k2=v2".
+fn comma_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(match MapOrString::deserialize(d)? {
+        MapOrString::Map(m) => m,
+        MapOrString::Str(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| serde::de::Error::custom(format!("{p:?} is not key=value")))
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// The commented `signet.toml` written on first start: every default visible.
+pub fn default_file(cfg: &Config) -> String {
+    format!(
+        r#"# Signet configuration. Every key can also be set in the environment as
+# SIGNET_<PATH> with "__" between levels, e.g. SIGNET_ACME__EAB_REQUIRED=true.
+# Precedence: built-in defaults < this file < environment.
+
+# database_url = "postgres://signet@db/signet"  # empty: SQLite at <data_dir>/signet.db
+database_url = "{db}"
+database_max_connections = {maxc}
+listen = "{listen}"            # HTTPS: ACME + REST API
+http_listen = "{http}"       # plain HTTP: CA certs, CRL, OCSP, SCEP
+public_url = ""                # base URL clients use; empty = https://<listen>
+public_http_url = ""           # base URL put in CRL/AIA extensions; empty = http://<http_listen>
+master_key = ""                # base64 32 bytes; empty = <data_dir>/master.key
+
+[log]
+format = "text"                # text | json
+level = "info"
+
+[ca]                           # used only when a CA is first created
+key_type = "{kt}"            # ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096
+organization = "{org}"
+root_name = "{root}"
+issuing_name = "{iss}"
+root_validity_days = {rv}
+issuing_validity_days = {iv}
+
+[tls]
+cert_file = ""                 # operator-supplied chain; empty = issued by this CA
+key_file = ""
+dns_names = []                 # extra names on the self-issued server certificate
+
+[acme]
+eab_required = false
+terms_of_service = ""
+website = ""
+caa_identities = []
+authz_reuse_secs = 0           # reuse valid authorizations for this long (0 = never)
+order_lifetime_secs = 604800
+nonce_lifetime_secs = 3600
+ari_window_start = 0.6667      # ARI window as fractions of the certificate lifetime
+ari_window_end = 0.8
+
+[acme.validation]
+http01_port = 80
+tls_alpn01_port = 443
+dns_resolvers = []             # ["10.0.0.53:53"]; empty = system resolver
+timeout_secs = 10
+workers = 32
+attempts = 3
+
+[acme.validation.hosts]        # name or "*.suffix" -> IP, consulted before DNS
+# "*.example.test" = "127.0.0.1"
+
+# Templates are upserted at every start. See README "Templates".
+# [templates.web]
+# channels = ["acme", "api"]
+# dns = [".corp.example.com"]
+# max_validity_days = 30
+"#,
+        db = cfg.database_url,
+        maxc = cfg.database_max_connections,
+        listen = cfg.listen,
+        http = cfg.http_listen,
+        kt = cfg.ca.key_type,
+        org = cfg.ca.organization,
+        root = cfg.ca.root_name,
+        iss = cfg.ca.issuing_name,
+        rv = cfg.ca.root_validity_days,
+        iv = cfg.ca.issuing_validity_days,
+    )
+}

@@ -1,0 +1,98 @@
+//! The REST/ops error shape (DESIGN §5):
+//! `{"error":{"code","message","details","request_id"}}` with the matching status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::issuance::IssueError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_request", msg)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m)
+            }
+            StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Denied(vs) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "policy_violation",
+                message: "the request violates the template".into(),
+                details: vs
+                    .iter()
+                    .map(|v| serde_json::to_value(v).unwrap_or_default())
+                    .collect(),
+            },
+            IssueError::Unknown(what, name) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("unknown {what} {name:?}"),
+            ),
+            IssueError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            IssueError::Ca(c) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_csr",
+                c.to_string(),
+            ),
+            IssueError::Store(s) => s.into(),
+            IssueError::CaUnavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ca_unavailable", m)
+            }
+        }
+    }
+}

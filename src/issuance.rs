@@ -1,0 +1,470 @@
+//! THE issuance pipeline. ACME finalize, SCEP PKCSReq and REST requests all
+//! come through here, and nothing else asks the CA to sign:
+//!
+//! policy → (pending approval) → reserve serial, commit `issuing` → sign →
+//! commit `active` + audit event.
+//!
+//! Because the `issuing` row (with its serial, plan and public key) is
+//! committed before signing, a crash leaves a record that `reconcile`
+//! finishes on the next start: nothing signed is ever unknown.
+
+use openssl::pkey::{PKey, Public};
+use openssl::sha::sha256;
+use serde_json::json;
+use signet_ca::CaError;
+use signet_ca::csr::ParsedCsr;
+use signet_ca::issue::{self, CertPlan, SignAs};
+use signet_ca::key::{self, KeyInfo, KeyType};
+use signet_ca::names::San;
+use signet_ca::serial;
+
+use crate::app::App;
+use crate::ca_registry::{CaLoadError, CaRegistry};
+use crate::policy::{self, Channel, PolicyRequest, TemplateSpec, Violation};
+use crate::store::certificates::{self as certs, CertRow};
+use crate::store::{StoreError, audit, cas, new_id, now, projects, templates};
+
+/// Where the subject key comes from.
+pub enum RequestKey {
+    Csr(ParsedCsr),
+    /// The server generates the key and keeps it sealed with the certificate.
+    Generate(KeyType),
+}
+
+pub struct IssuanceRequest {
+    pub channel: Channel,
+    pub requested_by: String,
+    /// Template id or name; None means the project's default template.
+    pub template: Option<String>,
+    /// Project id or name; None means the `default` project.
+    pub project: Option<String>,
+    pub subject: Vec<(String, String)>,
+    pub sans: Vec<San>,
+    pub key: RequestKey,
+    pub validity_days: Option<u32>,
+    pub replaces_id: Option<String>,
+}
+
+impl IssuanceRequest {
+    /// A request whose subject and names are those of the CSR.
+    pub fn from_csr(channel: Channel, requested_by: &str, csr: ParsedCsr) -> Self {
+        IssuanceRequest {
+            channel,
+            requested_by: requested_by.to_string(),
+            template: None,
+            project: None,
+            subject: csr.subject.clone(),
+            sans: csr.sans.clone(),
+            key: RequestKey::Csr(csr),
+            validity_days: None,
+            replaces_id: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Issued(Box<CertRow>),
+    Pending(Box<CertRow>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("request violates the template: {}", .0.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; "))]
+    Denied(Vec<Violation>),
+    #[error("unknown {0} {1:?}")]
+    Unknown(&'static str, String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("CA unavailable: {0}")]
+    CaUnavailable(String),
+}
+
+impl From<CaLoadError> for IssueError {
+    fn from(e: CaLoadError) -> Self {
+        match e {
+            CaLoadError::Store(s) => IssueError::Store(s),
+            other => IssueError::CaUnavailable(other.to_string()),
+        }
+    }
+}
+
+/// A request resolved against its template: what would be issued. This is
+/// also what a dry run returns.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resolved {
+    pub template_id: String,
+    pub template_name: String,
+    pub project_id: String,
+    pub ca_id: String,
+    pub key: KeyInfo,
+    pub plan: CertPlan,
+    pub approvals_required: u32,
+}
+
+fn not_found<'a>(what: &'static str, name: &'a str) -> impl FnOnce(StoreError) -> IssueError + 'a {
+    move |e| match e {
+        StoreError::NotFound => IssueError::Unknown(what, name.to_string()),
+        other => IssueError::Store(other),
+    }
+}
+
+/// Resolve template, project and CA, and run the policy engine.
+pub async fn evaluate(app: &App, req: &IssuanceRequest) -> Result<Resolved, IssueError> {
+    let db = &app.store.read;
+    let project_name = req.project.as_deref().unwrap_or("default");
+    let project = projects::find(db, project_name)
+        .await
+        .map_err(not_found("project", project_name))?;
+    let template_ref = match (&req.template, &project.default_template_id) {
+        (Some(t), _) => t.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "default".to_string(),
+    };
+    let trow = templates::find(db, &template_ref)
+        .await
+        .map_err(not_found("template", &template_ref))?;
+    let spec: TemplateSpec = serde_json::from_str(&trow.spec).map_err(StoreError::from)?;
+    let key_info = match &req.key {
+        RequestKey::Csr(c) => c.key.clone(),
+        RequestKey::Generate(kt) => key_info_of(*kt),
+    };
+    let plan = policy::evaluate(
+        &spec,
+        &PolicyRequest {
+            channel: req.channel,
+            subject: &req.subject,
+            sans: &req.sans,
+            key: &key_info,
+            validity_days: req.validity_days,
+            now: now(),
+        },
+    )
+    .map_err(IssueError::Denied)?;
+    let ca = if spec.ca.is_empty() {
+        cas::get(db, &CaRegistry::default_id(&app.store).await?).await?
+    } else {
+        cas::find(db, &spec.ca)
+            .await
+            .map_err(not_found("CA", &spec.ca))?
+    };
+    let mut cert = plan.cert;
+    cert.not_after = cert.not_after.min(ca.not_after);
+    cert.crl_urls = vec![app.crl_url(&ca.id)];
+    cert.ocsp_urls = vec![app.ocsp_url()];
+    cert.ca_issuers_urls = vec![app.ca_cert_url(&ca.id)];
+    Ok(Resolved {
+        template_id: trow.id,
+        template_name: trow.name,
+        project_id: project.id,
+        ca_id: ca.id,
+        key: key_info,
+        plan: cert,
+        approvals_required: plan.approvals_required,
+    })
+}
+
+fn key_info_of(kt: KeyType) -> KeyInfo {
+    let (algorithm, bits) = match kt {
+        KeyType::EcP256 => ("ec", 256),
+        KeyType::EcP384 => ("ec", 384),
+        KeyType::Rsa2048 => ("rsa", 2048),
+        KeyType::Rsa3072 => ("rsa", 3072),
+        KeyType::Rsa4096 => ("rsa", 4096),
+        KeyType::Ed25519 => ("ed25519", 256),
+    };
+    KeyInfo {
+        algorithm: algorithm.into(),
+        bits,
+    }
+}
+
+/// Run the whole pipeline: returns the active certificate, or the pending row.
+pub async fn submit(app: &App, req: IssuanceRequest) -> Result<Outcome, IssueError> {
+    let row = reserve(app, req).await?;
+    if row.status == certs::PENDING_APPROVAL {
+        return Ok(Outcome::Pending(Box::new(row)));
+    }
+    Ok(Outcome::Issued(Box::new(sign_reserved(app, row).await?)))
+}
+
+/// Policy, then commit the row: `pending_approval`, or `issuing` with a
+/// reserved serial. Public so that a test can stop the pipeline here, as a
+/// crash would.
+pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueError> {
+    let resolved = evaluate(app, &req).await?;
+    let (public_key, csr, key_sealed) = match &req.key {
+        RequestKey::Csr(c) => (c.spki_der.clone(), Some(c.der.clone()), None),
+        RequestKey::Generate(kt) => {
+            let k = kt.generate()?;
+            (k.public_key_to_der().map_err(CaError::from)?, None, Some(k))
+        }
+    };
+    let id = new_id();
+    let key_sealed = match key_sealed {
+        Some(k) => Some(key::seal_key(&app.master_key, id.as_bytes(), &k)?),
+        None => None,
+    };
+    let pending = resolved.approvals_required > 0;
+    let t = now();
+    let mut row = CertRow {
+        id: id.clone(),
+        ca_id: resolved.ca_id.clone(),
+        serial: None,
+        status: if pending {
+            certs::PENDING_APPROVAL
+        } else {
+            certs::ISSUING
+        }
+        .to_string(),
+        subject: subject_text(&resolved.plan.subject),
+        common_name: resolved
+            .plan
+            .subject
+            .iter()
+            .find(|(k, _)| k == "CN")
+            .map(|(_, v)| v.clone()),
+        sans: serde_json::to_string(&resolved.plan.sans).map_err(StoreError::from)?,
+        not_before: Some(resolved.plan.not_before),
+        not_after: Some(resolved.plan.not_after),
+        key_type: resolved.key.label(),
+        public_key,
+        csr,
+        plan: serde_json::to_string(&resolved.plan).map_err(StoreError::from)?,
+        der: None,
+        fingerprint: None,
+        key_sealed,
+        template_id: Some(resolved.template_id.clone()),
+        project_id: Some(resolved.project_id.clone()),
+        channel: req.channel.to_string(),
+        requested_by: req.requested_by.clone(),
+        approvals_required: i64::from(resolved.approvals_required),
+        failure: None,
+        revoked_at: None,
+        revocation_reason: None,
+        replaces_id: req.replaces_id.clone(),
+        created_at: t,
+        updated_at: t,
+    };
+    // A 128-bit random serial practically never collides, but the UNIQUE
+    // constraint is the real guarantee: retry on conflict.
+    for attempt in 0.. {
+        if !pending {
+            row.serial = Some(serial::to_hex(&serial::random()?));
+        }
+        let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+        match certs::insert(&mut *tx, &row).await {
+            Err(StoreError::Conflict(_)) if !pending && attempt < 3 => continue,
+            r => r?,
+        }
+        let action = if pending {
+            "certificate.requested"
+        } else {
+            "certificate.reserved"
+        };
+        audit::record(
+            &mut tx,
+            audit::Event {
+                actor: &req.requested_by,
+                action,
+                target: Some(&id),
+                severity: "info",
+                request_id: None,
+                details: json!({"channel": row.channel, "template": resolved.template_name, "sans": resolved.plan.sans, "serial": row.serial}),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        break;
+    }
+    Ok(row)
+}
+
+/// Sign an `issuing` row with its reserved serial and commit it `active`.
+pub async fn sign_reserved(app: &App, row: CertRow) -> Result<CertRow, IssueError> {
+    let issuer = app.cas.get(&app.store, &app.master_key, &row.ca_id).await?;
+    let plan: CertPlan = serde_json::from_str(&row.plan).map_err(StoreError::from)?;
+    let serial_hex = row
+        .serial
+        .clone()
+        .ok_or_else(|| IssueError::Conflict("row has no reserved serial".into()))?;
+    let serial_bytes = serial::from_hex(&serial_hex)
+        .ok_or_else(|| StoreError::Corrupt(format!("serial {serial_hex}")))?;
+    let public: PKey<Public> = PKey::public_key_from_der(&row.public_key).map_err(CaError::from)?;
+    let der = issue::sign(SignAs::Issuer(&issuer), &plan, &serial_bytes, &public)?;
+    let fingerprint = serial::to_hex(&sha256(&der));
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    certs::mark_active(&mut *tx, &row.id, &der, &fingerprint).await?;
+    audit::record(
+        &mut tx,
+        audit::Event {
+            actor: &row.requested_by,
+            action: "certificate.issued",
+            target: Some(&row.id),
+            severity: "info",
+            request_id: None,
+            details: json!({"serial": serial_hex, "ca_id": row.ca_id, "fingerprint": fingerprint, "channel": row.channel}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    app.metrics.issued(&row.channel);
+    Ok(certs::get(&app.store.write, &row.id).await?)
+}
+
+/// Finish every row a crash left in `issuing`: re-sign with the reserved
+/// serial (the earlier signature never left the process, since the response
+/// is only sent after `active` is committed). Returns how many were finished.
+pub async fn reconcile(app: &App) -> Result<usize, IssueError> {
+    let ids = certs::ids_in_status(&app.store.read, certs::ISSUING).await?;
+    let mut done = 0;
+    for id in ids {
+        let row = certs::get(&app.store.read, &id).await?;
+        match sign_reserved(app, row).await {
+            Ok(_) => done += 1,
+            Err(IssueError::Conflict(_)) | Err(IssueError::Store(StoreError::Conflict(_))) => {}
+            Err(e) => {
+                tracing::error!(certificate = %id, error = %e, "cannot finish reserved certificate; marking failed");
+                certs::mark_status(
+                    &app.store.write,
+                    &id,
+                    certs::ISSUING,
+                    certs::FAILED,
+                    Some(&e.to_string()),
+                )
+                .await?;
+            }
+        }
+    }
+    if done > 0 {
+        tracing::warn!(
+            count = done,
+            "finished certificates left in 'issuing' by an earlier crash"
+        );
+    }
+    Ok(done)
+}
+
+/// Record an approval; once the template's N approvals are in, reserve a
+/// serial and sign. The requester may not approve their own request.
+pub async fn approve(
+    app: &App,
+    cert_id: &str,
+    approver: &str,
+    comment: Option<&str>,
+) -> Result<Outcome, IssueError> {
+    let row = certs::get(&app.store.read, cert_id)
+        .await
+        .map_err(not_found("certificate", cert_id))?;
+    if row.status != certs::PENDING_APPROVAL {
+        return Err(IssueError::Conflict(format!(
+            "certificate is {}, not pending_approval",
+            row.status
+        )));
+    }
+    if row.requested_by == approver {
+        return Err(IssueError::Conflict(
+            "requesters cannot approve their own requests".into(),
+        ));
+    }
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    sqlx::query("INSERT INTO approvals (id, certificate_id, approver, decision, comment, created_at) VALUES ($1,$2,$3,'approved',$4,$5)")
+        .bind(new_id())
+        .bind(cert_id.to_string())
+        .bind(approver.to_string())
+        .bind(comment.map(str::to_string))
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => IssueError::Conflict(format!("{approver} already approved this request")),
+            other => other.into(),
+        })?;
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM approvals WHERE certificate_id = $1 AND decision = 'approved'",
+    )
+    .bind(cert_id.to_string())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    audit::record(
+        &mut tx,
+        audit::Event { actor: approver, action: "certificate.approved", target: Some(cert_id), severity: "info", request_id: None, details: json!({"comment": comment, "approvals": count, "required": row.approvals_required}) },
+    )
+    .await?;
+    if count < row.approvals_required {
+        tx.commit().await.map_err(StoreError::from)?;
+        return Ok(Outcome::Pending(Box::new(
+            certs::get(&app.store.write, cert_id).await?,
+        )));
+    }
+    // Validity starts now, not when the request was filed.
+    let mut plan: CertPlan = serde_json::from_str(&row.plan).map_err(StoreError::from)?;
+    let shift = now() - row.created_at;
+    plan.not_before += shift;
+    let ca = cas::get(&mut *tx, &row.ca_id).await?;
+    plan.not_after = (plan.not_after + shift).min(ca.not_after);
+    let plan_json = serde_json::to_string(&plan).map_err(StoreError::from)?;
+    let serial_hex = serial::to_hex(&serial::random()?);
+    certs::reserve_pending(
+        &mut *tx,
+        cert_id,
+        &serial_hex,
+        &plan_json,
+        plan.not_before,
+        plan.not_after,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let row = certs::get(&app.store.write, cert_id).await?;
+    Ok(Outcome::Issued(Box::new(sign_reserved(app, row).await?)))
+}
+
+/// Reject a pending request (terminal).
+pub async fn reject(
+    app: &App,
+    cert_id: &str,
+    approver: &str,
+    comment: Option<&str>,
+) -> Result<CertRow, IssueError> {
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    if !certs::mark_status(
+        &mut *tx,
+        cert_id,
+        certs::PENDING_APPROVAL,
+        certs::REJECTED,
+        comment,
+    )
+    .await?
+    {
+        return Err(IssueError::Conflict(
+            "certificate is not pending approval".into(),
+        ));
+    }
+    audit::record(
+        &mut tx,
+        audit::Event {
+            actor: approver,
+            action: "certificate.rejected",
+            target: Some(cert_id),
+            severity: "info",
+            request_id: None,
+            details: json!({"comment": comment}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(certs::get(&app.store.write, cert_id).await?)
+}
+
+fn subject_text(subject: &[(String, String)]) -> String {
+    subject
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

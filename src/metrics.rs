@@ -1,0 +1,91 @@
+//! Prometheus metrics, kept as plain atomics: the hot path pays one
+//! relaxed increment per request.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::AppState;
+
+const BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000];
+const CHANNELS: [&str; 3] = ["acme", "scep", "api"];
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Requests by status class 1xx..5xx.
+    requests: [AtomicU64; 5],
+    latency_buckets: [AtomicU64; BUCKETS_MS.len()],
+    latency_sum_us: AtomicU64,
+    latency_count: AtomicU64,
+    issued: [AtomicU64; CHANNELS.len()],
+}
+
+impl Metrics {
+    pub fn issued(&self, channel: &str) {
+        if let Some(i) = CHANNELS.iter().position(|c| *c == channel) {
+            self.issued[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    fn observe(&self, status: u16, elapsed_us: u64) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.requests[class].fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add(elapsed_us, Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if elapsed_us <= b * 1000 {
+                self.latency_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::with_capacity(2048);
+        s.push_str("# HELP signet_http_requests_total HTTP requests by status class.\n# TYPE signet_http_requests_total counter\n");
+        for (i, c) in self.requests.iter().enumerate() {
+            s.push_str(&format!(
+                "signet_http_requests_total{{class=\"{}xx\"}} {}\n",
+                i + 1,
+                c.load(Relaxed)
+            ));
+        }
+        s.push_str("# HELP signet_http_request_duration_seconds Request latency.\n# TYPE signet_http_request_duration_seconds histogram\n");
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            s.push_str(&format!(
+                "signet_http_request_duration_seconds_bucket{{le=\"{}\"}} {}\n",
+                *b as f64 / 1000.0,
+                self.latency_buckets[i].load(Relaxed)
+            ));
+        }
+        let count = self.latency_count.load(Relaxed);
+        s.push_str(&format!(
+            "signet_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n"
+        ));
+        s.push_str(&format!(
+            "signet_http_request_duration_seconds_sum {}\n",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        ));
+        s.push_str(&format!(
+            "signet_http_request_duration_seconds_count {count}\n"
+        ));
+        s.push_str("# HELP signet_certificates_issued_total Certificates signed, by channel.\n# TYPE signet_certificates_issued_total counter\n");
+        for (i, c) in CHANNELS.iter().enumerate() {
+            s.push_str(&format!(
+                "signet_certificates_issued_total{{channel=\"{c}\"}} {}\n",
+                self.issued[i].load(Relaxed)
+            ));
+        }
+        s
+    }
+}
+
+pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    app.metrics
+        .observe(resp.status().as_u16(), start.elapsed().as_micros() as u64);
+    resp
+}

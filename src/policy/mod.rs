@@ -1,0 +1,631 @@
+//! Templates (a.k.a. profiles) and their evaluation.
+//!
+//! `evaluate` is a pure function: given a template and a request it returns
+//! either the final plan or every rule the request breaks. ACME, SCEP and the
+//! REST API all go through it (via `issuance`).
+
+mod matchers;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use signet_ca::issue::{CertPlan, EXT_KEY_USAGES, KEY_USAGES};
+use signet_ca::key::KeyInfo;
+use signet_ca::names::{self, San};
+
+pub use matchers::{dns_matches, email_matches, glob_matches, ip_matches};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Acme,
+    Scep,
+    Api,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Acme => "acme",
+            Channel::Scep => "scep",
+            Channel::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "acme" => Ok(Channel::Acme),
+            "scep" => Ok(Channel::Scep),
+            "api" => Ok(Channel::Api),
+            _ => Err(format!("unknown channel {s:?}")),
+        }
+    }
+}
+
+/// A template's rules. Stored as JSON in the `templates` table; seeded from
+/// `[templates.<name>]` in signet.toml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplateSpec {
+    pub description: String,
+    /// Signing CA by name or id; empty means the default issuing CA.
+    pub ca: String,
+    pub channels: Vec<Channel>,
+    /// DNS patterns: `*`, `host.example.com`, `*.example.com` (one label), `.example.com` (any depth).
+    pub dns: Vec<String>,
+    /// IP CIDRs.
+    pub ip: Vec<String>,
+    /// Email domains (`example.com`, `.example.com`) or `*`.
+    pub email: Vec<String>,
+    /// URI globs, e.g. `spiffe://corp/*`.
+    pub uri: Vec<String>,
+    pub allow_wildcard: bool,
+    pub max_sans: usize,
+    /// Key labels: ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519.
+    pub key_types: Vec<String>,
+    pub default_validity_days: u32,
+    pub max_validity_days: u32,
+    pub key_usage: Vec<String>,
+    pub ext_key_usage: Vec<String>,
+    /// Subject attributes a request may carry (short names, e.g. CN, O, OU).
+    pub subject_allowed: Vec<String>,
+    /// Subject attributes a request must carry.
+    pub subject_required: Vec<String>,
+    /// Put the first DNS name (or IP) into the CN when the request has none.
+    pub cn_from_first_san: bool,
+    pub approvals_required: u32,
+    /// notBefore is moved back this far to absorb client clock skew.
+    pub backdate_secs: i64,
+}
+
+impl Default for TemplateSpec {
+    fn default() -> Self {
+        TemplateSpec {
+            description: String::new(),
+            ca: String::new(),
+            channels: vec![Channel::Acme, Channel::Scep, Channel::Api],
+            dns: vec!["*".into()],
+            ip: vec!["0.0.0.0/0".into(), "::/0".into()],
+            email: Vec::new(),
+            uri: Vec::new(),
+            allow_wildcard: true,
+            max_sans: 100,
+            key_types: [
+                "ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519",
+            ]
+            .map(String::from)
+            .to_vec(),
+            default_validity_days: 90,
+            max_validity_days: 90,
+            key_usage: vec!["digitalSignature".into()],
+            ext_key_usage: vec!["serverAuth".into(), "clientAuth".into()],
+            subject_allowed: vec!["CN".into()],
+            subject_required: Vec::new(),
+            cn_from_first_san: true,
+            approvals_required: 0,
+            backdate_secs: 300,
+        }
+    }
+}
+
+const KEY_LABELS: [&str; 7] = [
+    "ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519",
+];
+
+impl TemplateSpec {
+    /// Reject a template that could never be used or names unknown values.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channels.is_empty() {
+            return Err("channels must name at least one of acme, scep, api".into());
+        }
+        if self.max_validity_days == 0 || self.default_validity_days == 0 {
+            return Err("validity days must be > 0".into());
+        }
+        if self.default_validity_days > self.max_validity_days {
+            return Err("default_validity_days exceeds max_validity_days".into());
+        }
+        if let Some(k) = self
+            .key_types
+            .iter()
+            .find(|k| !KEY_LABELS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "key_types: unknown {k:?} (expected {})",
+                KEY_LABELS.join(", ")
+            ));
+        }
+        if self.key_types.is_empty() {
+            return Err("key_types must not be empty".into());
+        }
+        if let Some(k) = self
+            .key_usage
+            .iter()
+            .find(|k| !KEY_USAGES.contains(&k.as_str()))
+        {
+            return Err(format!("key_usage: unknown {k:?}"));
+        }
+        if let Some(k) = self
+            .ext_key_usage
+            .iter()
+            .find(|k| !EXT_KEY_USAGES.contains(&k.as_str()))
+        {
+            return Err(format!("ext_key_usage: unknown {k:?}"));
+        }
+        if let Some(c) = self.ip.iter().find(|c| !matchers::valid_cidr(c)) {
+            return Err(format!("ip: {c:?} is not a CIDR"));
+        }
+        if let Some(r) = self
+            .subject_required
+            .iter()
+            .find(|r| !self.subject_allowed.contains(r))
+        {
+            return Err(format!("subject_required: {r:?} is not in subject_allowed"));
+        }
+        if self.backdate_secs < 0 {
+            return Err("backdate_secs must be >= 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// What is being asked for, already parsed.
+pub struct PolicyRequest<'a> {
+    pub channel: Channel,
+    pub subject: &'a [(String, String)],
+    pub sans: &'a [San],
+    pub key: &'a KeyInfo,
+    /// Requested lifetime; None means the template default.
+    pub validity_days: Option<u32>,
+    pub now: i64,
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub rule: String,
+    pub offending_value: String,
+    pub allowed: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {:?} is not allowed (allowed: {})",
+            self.rule, self.offending_value, self.allowed
+        )
+    }
+}
+
+/// The outcome of a passing evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Certificate content; URLs are filled in by issuance, which knows the CA.
+    pub cert: CertPlan,
+    pub approvals_required: u32,
+}
+
+fn v(rule: &str, offending: impl Into<String>, allowed: impl Into<String>) -> Violation {
+    Violation {
+        rule: rule.into(),
+        offending_value: offending.into(),
+        allowed: allowed.into(),
+    }
+}
+
+fn list(xs: &[String]) -> String {
+    if xs.is_empty() {
+        "none".into()
+    } else {
+        xs.join(", ")
+    }
+}
+
+/// Evaluate a request against a template: the plan, or every violation.
+pub fn evaluate(t: &TemplateSpec, r: &PolicyRequest<'_>) -> Result<Plan, Vec<Violation>> {
+    let mut out = Vec::new();
+    if !t.channels.contains(&r.channel) {
+        let allowed: Vec<String> = t.channels.iter().map(|c| c.to_string()).collect();
+        out.push(v("channels", r.channel.as_str(), list(&allowed)));
+    }
+
+    // The CN, when it is a host name or address, is an identifier too.
+    let mut sans: Vec<San> = r.sans.to_vec();
+    let cn = r
+        .subject
+        .iter()
+        .find(|(k, _)| k == "CN")
+        .map(|(_, v)| v.clone());
+    if let Some(cn) = &cn {
+        let as_san = match cn.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(San::Ip(ip)),
+            Err(_) => names::normalize_dns(cn)
+                .ok()
+                .filter(|n| n.contains('.') || *n == "localhost")
+                .map(San::Dns),
+        };
+        if let Some(s) = as_san
+            && !sans.contains(&s)
+        {
+            sans.push(s);
+        }
+    }
+    if sans.is_empty() && cn.is_none() {
+        out.push(v(
+            "identifiers",
+            "(none)",
+            "at least one subject alternative name or a common name",
+        ));
+    }
+    if sans.len() > t.max_sans {
+        out.push(v(
+            "max_sans",
+            sans.len().to_string(),
+            t.max_sans.to_string(),
+        ));
+    }
+    for s in &sans {
+        match s {
+            San::Dns(d) => {
+                if names::is_wildcard(d) && !t.allow_wildcard {
+                    out.push(v("allow_wildcard", d.clone(), "no wildcard names"));
+                } else if !t.dns.iter().any(|p| dns_matches(p, d)) {
+                    out.push(v("dns", d.clone(), list(&t.dns)));
+                }
+            }
+            San::Ip(ip) => {
+                if !t.ip.iter().any(|c| ip_matches(c, ip)) {
+                    out.push(v("ip", ip.to_string(), list(&t.ip)));
+                }
+            }
+            San::Email(e) => {
+                if !t.email.iter().any(|p| email_matches(p, e)) {
+                    out.push(v("email", e.clone(), list(&t.email)));
+                }
+            }
+            San::Uri(u) => {
+                if !t.uri.iter().any(|p| glob_matches(p, u)) {
+                    out.push(v("uri", u.clone(), list(&t.uri)));
+                }
+            }
+        }
+    }
+
+    let label = r.key.label();
+    if !t.key_types.contains(&label) {
+        out.push(v("key_types", label, list(&t.key_types)));
+    }
+
+    let days = r.validity_days.unwrap_or(t.default_validity_days);
+    if days == 0 || days > t.max_validity_days {
+        out.push(v(
+            "max_validity_days",
+            days.to_string(),
+            format!("1..={}", t.max_validity_days),
+        ));
+    }
+
+    for (k, val) in r.subject {
+        if !t.subject_allowed.contains(k) {
+            out.push(v(
+                "subject_allowed",
+                format!("{k}={val}"),
+                list(&t.subject_allowed),
+            ));
+        }
+    }
+    for req in &t.subject_required {
+        if !r.subject.iter().any(|(k, _)| k == req) {
+            out.push(v(
+                "subject_required",
+                format!("{req} missing"),
+                list(&t.subject_required),
+            ));
+        }
+    }
+    if !out.is_empty() {
+        return Err(out);
+    }
+
+    let mut subject: Vec<(String, String)> = r.subject.to_vec();
+    let first_name = sans
+        .iter()
+        .find(|s| matches!(s, San::Dns(_) | San::Ip(_)))
+        .map(San::value);
+    if let Some(val) = first_name
+        && cn.is_none()
+        && t.cn_from_first_san
+        && val.len() <= 64
+    {
+        subject.push(("CN".into(), val));
+    }
+    Ok(Plan {
+        cert: CertPlan {
+            subject,
+            sans,
+            not_before: r.now - t.backdate_secs,
+            not_after: r.now + i64::from(days) * 86400,
+            key_usage: t.key_usage.clone(),
+            ext_key_usage: t.ext_key_usage.clone(),
+            ..Default::default()
+        },
+        approvals_required: t.approvals_required,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ec256() -> KeyInfo {
+        KeyInfo {
+            algorithm: "ec".into(),
+            bits: 256,
+        }
+    }
+
+    fn req<'a>(
+        subject: &'a [(String, String)],
+        sans: &'a [San],
+        key: &'a KeyInfo,
+    ) -> PolicyRequest<'a> {
+        PolicyRequest {
+            channel: Channel::Acme,
+            subject,
+            sans,
+            key,
+            validity_days: None,
+            now: 1_000_000,
+        }
+    }
+
+    fn dns(n: &str) -> San {
+        San::Dns(n.into())
+    }
+
+    type Row<'a> = (
+        &'a str,
+        fn(&mut TemplateSpec),
+        Vec<(String, String)>,
+        Vec<San>,
+        Option<u32>,
+        &'a KeyInfo,
+        Vec<&'a str>,
+    );
+
+    /// Each row: a template tweak, a request, and the rules expected to fire.
+    #[test]
+    fn each_rule_fires() {
+        let k = ec256();
+        let rsa1k = KeyInfo {
+            algorithm: "rsa".into(),
+            bits: 4096,
+        };
+        let rows: Vec<Row> = vec![
+            (
+                "ok",
+                |_| {},
+                vec![],
+                vec![dns("a.example.com")],
+                None,
+                &k,
+                vec![],
+            ),
+            (
+                "channel",
+                |t| t.channels = vec![Channel::Api],
+                vec![],
+                vec![dns("a.b")],
+                None,
+                &k,
+                vec!["channels"],
+            ),
+            (
+                "dns suffix",
+                |t| t.dns = vec![".corp".into()],
+                vec![],
+                vec![dns("a.evil.com")],
+                None,
+                &k,
+                vec!["dns"],
+            ),
+            (
+                "dns ok",
+                |t| t.dns = vec![".corp".into()],
+                vec![],
+                vec![dns("a.b.corp")],
+                None,
+                &k,
+                vec![],
+            ),
+            (
+                "wildcard",
+                |t| t.allow_wildcard = false,
+                vec![],
+                vec![dns("*.a.com")],
+                None,
+                &k,
+                vec!["allow_wildcard"],
+            ),
+            (
+                "ip",
+                |t| t.ip = vec!["10.0.0.0/8".into()],
+                vec![],
+                vec![San::Ip("192.168.0.1".parse().unwrap())],
+                None,
+                &k,
+                vec!["ip"],
+            ),
+            (
+                "email",
+                |_| {},
+                vec![],
+                vec![San::Email("a@b.com".into())],
+                None,
+                &k,
+                vec!["email"],
+            ),
+            (
+                "uri",
+                |t| t.uri = vec!["spiffe://corp/*".into()],
+                vec![],
+                vec![San::Uri("spiffe://x/y".into())],
+                None,
+                &k,
+                vec!["uri"],
+            ),
+            (
+                "key",
+                |t| t.key_types = vec!["ec-p256".into()],
+                vec![],
+                vec![dns("a.b")],
+                None,
+                &rsa1k,
+                vec!["key_types"],
+            ),
+            (
+                "validity",
+                |_| {},
+                vec![],
+                vec![dns("a.b")],
+                Some(365),
+                &k,
+                vec!["max_validity_days"],
+            ),
+            (
+                "subject allowed",
+                |_| {},
+                vec![("O".into(), "Evil".into())],
+                vec![dns("a.b")],
+                None,
+                &k,
+                vec!["subject_allowed"],
+            ),
+            (
+                "subject required",
+                |t| {
+                    t.subject_allowed.push("O".into());
+                    t.subject_required = vec!["O".into()];
+                },
+                vec![],
+                vec![dns("a.b")],
+                None,
+                &k,
+                vec!["subject_required"],
+            ),
+            (
+                "max sans",
+                |t| t.max_sans = 1,
+                vec![],
+                vec![dns("a.b"), dns("c.d")],
+                None,
+                &k,
+                vec!["max_sans"],
+            ),
+            (
+                "empty",
+                |_| {},
+                vec![],
+                vec![],
+                None,
+                &k,
+                vec!["identifiers"],
+            ),
+            (
+                "cn checked as dns",
+                |t| t.dns = vec![".corp".into()],
+                vec![("CN".into(), "x.evil.com".into())],
+                vec![],
+                None,
+                &k,
+                vec!["dns"],
+            ),
+            (
+                "several at once",
+                |t| {
+                    t.dns = vec![".corp".into()];
+                    t.channels = vec![Channel::Scep];
+                },
+                vec![],
+                vec![dns("a.com")],
+                Some(1000),
+                &k,
+                vec!["channels", "dns", "max_validity_days"],
+            ),
+        ];
+        for (name, tweak, subject, sans, days, key, want) in rows {
+            let mut t = TemplateSpec::default();
+            tweak(&mut t);
+            t.validate().unwrap();
+            let mut r = req(&subject, &sans, key);
+            r.validity_days = days;
+            let got: Vec<String> = match evaluate(&t, &r) {
+                Ok(_) => vec![],
+                Err(vs) => vs.into_iter().map(|v| v.rule).collect(),
+            };
+            assert_eq!(got, want, "row {name}");
+        }
+    }
+
+    #[test]
+    fn violations_name_the_value_and_what_is_allowed() {
+        let t = TemplateSpec {
+            dns: vec![".corp".into()],
+            ..Default::default()
+        };
+        let k = ec256();
+        let sans = [dns("x.evil.com")];
+        let err = evaluate(&t, &req(&[], &sans, &k)).unwrap_err();
+        assert_eq!(
+            err,
+            vec![Violation {
+                rule: "dns".into(),
+                offending_value: "x.evil.com".into(),
+                allowed: ".corp".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn plan_fills_cn_validity_and_usage() {
+        let t = TemplateSpec::default();
+        let k = ec256();
+        let sans = [dns("a.example.com"), San::Ip("10.0.0.1".parse().unwrap())];
+        let p = evaluate(&t, &req(&[], &sans, &k)).unwrap();
+        assert_eq!(
+            p.cert.subject,
+            vec![("CN".to_string(), "a.example.com".to_string())]
+        );
+        assert_eq!(p.cert.not_after - 1_000_000, 90 * 86400);
+        assert_eq!(p.cert.not_before, 1_000_000 - 300);
+        assert_eq!(p.cert.ext_key_usage, vec!["serverAuth", "clientAuth"]);
+        assert_eq!(p.approvals_required, 0);
+    }
+
+    #[test]
+    fn bad_templates_are_refused() {
+        let bad: Vec<fn(&mut TemplateSpec)> = vec![
+            |t| t.channels.clear(),
+            |t| t.key_types = vec!["dsa-1024".into()],
+            |t| t.key_usage = vec!["everything".into()],
+            |t| t.ip = vec!["10.0.0.0/99".into()],
+            |t| t.default_validity_days = 1000,
+            |t| t.subject_required = vec!["O".into()],
+        ];
+        for tweak in bad {
+            let mut t = TemplateSpec::default();
+            tweak(&mut t);
+            assert!(t.validate().is_err(), "{t:?}");
+        }
+    }
+}

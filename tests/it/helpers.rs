@@ -1,0 +1,209 @@
+//! `spawn_app()`: the real server on 127.0.0.1:0 with a fresh database.
+//! With PG_TEST_URL set, each app gets its own PostgreSQL database.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::{X509, X509NameBuilder, X509ReqBuilder};
+use signet::bootstrap::{self, InitOptions};
+use signet::config::Config;
+use signet::{AppState, server};
+use signet_ca::key::KeyType;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub app: AppState,
+    pub https_url: String,
+    pub http_url: String,
+    pub dir: PathBuf,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// A fresh database URL for one app: SQLite in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database(dir: &Path) -> String {
+    match std::env::var("PG_TEST_URL") {
+        Ok(base) => {
+            sqlx::any::install_default_drivers();
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::AnyPool::connect(&base)
+                .await
+                .expect("PG_TEST_URL reachable");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let (prefix, _) = base.rsplit_once('/').expect("PG_TEST_URL ends in /dbname");
+            format!("{prefix}/{name}")
+        }
+        Err(_) => format!("sqlite://{}", dir.join("signet.db").display()),
+    }
+}
+
+pub fn test_config(dir: &Path, database_url: String) -> Config {
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        database_url,
+        ..Default::default()
+    };
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.http_listen = "127.0.0.1:0".parse().unwrap();
+    cfg
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = fresh_database(tmp.path()).await;
+    let mut cfg = test_config(tmp.path(), db);
+    tweak(&mut cfg);
+    let mut t = start(cfg).await;
+    t._tmp = Some(tmp);
+    t
+}
+
+/// Start on an existing config (e.g. to restart on the same data dir).
+pub async fn start(cfg: Config) -> TestApp {
+    let https = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
+    let http = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .unwrap();
+    let https_url = server::base_url("https", "", https.local_addr().unwrap());
+    let http_url = server::base_url("http", "", http.local_addr().unwrap());
+    let dir = cfg.data_dir.clone();
+    let app = bootstrap::start(
+        cfg,
+        &InitOptions::default(),
+        https_url.clone(),
+        http_url.clone(),
+    )
+    .await
+    .unwrap();
+    let (cert, key) = bootstrap::ensure_tls_cert(&app).await.unwrap();
+    let acceptor = server::tls_acceptor(&cert, &key).unwrap();
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn({
+        let app = app.clone();
+        async move {
+            server::run(app, https, http, acceptor, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        }
+    });
+    let root =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.join("root.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    TestApp {
+        app,
+        https_url,
+        http_url,
+        dir,
+        client,
+        stop: Some(tx),
+        task: Some(task),
+        _tmp: None,
+    }
+}
+
+impl TestApp {
+    /// Stop the server and close the store; returns the config to restart with.
+    pub async fn stop(mut self) -> (Config, Option<tempfile::TempDir>) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        self.app.store.close().await;
+        let mut cfg = self.app.config.clone();
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.http_listen = "127.0.0.1:0".parse().unwrap();
+        (cfg, self._tmp.take())
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+}
+
+/// A PEM CSR for `names` (first name is the CN) with a fresh key.
+pub fn csr(kt: KeyType, names: &[&str]) -> (Vec<u8>, PKey<Private>) {
+    let key = kt.generate().unwrap();
+    (csr_with_key(&key, names), key)
+}
+
+pub fn csr_with_key(key: &PKey<Private>, names: &[&str]) -> Vec<u8> {
+    let mut b = X509ReqBuilder::new().unwrap();
+    b.set_pubkey(key).unwrap();
+    if let Some(first) = names.first() {
+        let mut n = X509NameBuilder::new().unwrap();
+        n.append_entry_by_text("CN", first).unwrap();
+        b.set_subject_name(&n.build()).unwrap();
+        let mut san = openssl::x509::extension::SubjectAlternativeName::new();
+        for s in names {
+            if s.parse::<std::net::IpAddr>().is_ok() {
+                san.ip(s);
+            } else {
+                san.dns(s);
+            }
+        }
+        let mut stack = openssl::stack::Stack::new().unwrap();
+        stack
+            .push(san.build(&b.x509v3_context(None)).unwrap())
+            .unwrap();
+        b.add_extensions(&stack).unwrap();
+    }
+    b.sign(key, signet_ca::key::signing_digest(key)).unwrap();
+    b.build().to_pem().unwrap()
+}
+
+/// `openssl verify` a certificate (DER or PEM chain, leaf first) against root.pem.
+pub fn openssl_verify(dir: &Path, leaf_and_chain_pem: &[u8]) {
+    let certs = X509::stack_from_pem(leaf_and_chain_pem).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let leaf = tmp.path().join("leaf.pem");
+    let chain = tmp.path().join("chain.pem");
+    std::fs::write(&leaf, certs[0].to_pem().unwrap()).unwrap();
+    let mut rest = Vec::new();
+    for c in &certs[1..] {
+        rest.extend(c.to_pem().unwrap());
+    }
+    if rest.is_empty() {
+        rest = std::fs::read(dir.join("ca-chain.pem")).unwrap();
+    }
+    std::fs::write(&chain, rest).unwrap();
+    let out = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .arg("-untrusted")
+        .arg(&chain)
+        .arg(&leaf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn der_to_pem(der: &[u8]) -> Vec<u8> {
+    X509::from_der(der).unwrap().to_pem().unwrap()
+}
