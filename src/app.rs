@@ -18,6 +18,7 @@ pub struct App {
     pub master_key: [u8; 32],
     pub cas: CaRegistry,
     pub metrics: Metrics,
+    pub validator: crate::acme::validate::Validator,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
     pub https_url: String,
     /// Base URL of the plain-HTTP listener, used in CRLDP/AIA.
@@ -42,6 +43,7 @@ impl App {
 pub fn build_routers(state: AppState) -> (Router, Router) {
     let https = Router::new()
         .merge(ops::routes())
+        .merge(crate::acme::routes(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

@@ -128,7 +128,9 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot open database {}", redact(&url)))?;
     seed(&cfg, &store).await?;
+    let validator = crate::acme::validate::Validator::new(&cfg.acme.validation)?;
     let app = Arc::new(App {
+        validator,
         config: cfg,
         store,
         master_key,

@@ -1,14 +1,17 @@
 //! Signet: an internal certificate authority with ACME, SCEP and a REST API.
 
+pub mod acme;
 pub mod app;
 pub mod bootstrap;
 pub mod ca_registry;
 pub mod config;
+pub mod eab;
 pub mod error;
 pub mod issuance;
 pub mod metrics;
 pub mod ops;
 pub mod policy;
+pub mod revocation;
 pub mod server;
 pub mod store;
 pub mod tokens;

@@ -79,6 +79,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// ACME External Account Binding credentials.
+    Eab {
+        #[command(subcommand)]
+        cmd: EabCmd,
+    },
     /// Approve or reject certificate requests waiting for approval.
     Cert {
         #[command(subcommand)]
@@ -100,6 +105,21 @@ enum TokenCmd {
         name: String,
         #[arg(long)]
         expires_days: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EabCmd {
+    /// Create a credential bound to a project and template; the HMAC key is printed once.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long, default_value = "default")]
+        template: String,
         #[arg(long)]
         json: bool,
     },
@@ -233,6 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let (cert, key) = bootstrap::ensure_tls_cert(&app).await?;
             let acceptor = server::tls_acceptor(&cert, &key)?;
+            signet::acme::spawn_nonce_purger(app.clone());
             let p = Paths::new(&app.config);
             println!("https: {https_url}");
             println!("http: {http_url}");
@@ -288,6 +309,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             } else {
                 println!("token id: {id}\nrole: {role}\ntoken (shown once): {secret}");
+            }
+            app.store.close().await;
+        }
+        Cmd::Eab {
+            cmd:
+                EabCmd::Create {
+                    common,
+                    project,
+                    template,
+                    json,
+                },
+        } => {
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            let e = signet::eab::create(&app, &project, &template)
+                .await
+                .with_context(|| {
+                    format!("cannot create EAB for project {project:?} and template {template:?}")
+                })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"kid": e.kid, "hmac_key": e.hmac_key, "project": project, "template": template})
+                );
+            } else {
+                println!(
+                    "kid: {}\nhmac key (base64url, shown once): {}",
+                    e.kid, e.hmac_key
+                );
             }
             app.store.close().await;
         }

@@ -231,6 +231,39 @@ fn list(xs: &[String]) -> String {
     }
 }
 
+/// The name rules alone: what newOrder checks before any key is known.
+pub fn identifier_violations(t: &TemplateSpec, sans: &[San]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for s in sans {
+        match s {
+            San::Dns(d) => {
+                if names::is_wildcard(d) && !t.allow_wildcard {
+                    out.push(v("allow_wildcard", d.clone(), "no wildcard names"));
+                } else if !t.dns.iter().any(|p| dns_matches(p, d)) {
+                    out.push(v("dns", d.clone(), list(&t.dns)));
+                }
+            }
+            San::Ip(ip) => {
+                if !t.ip.iter().any(|c| ip_matches(c, ip)) {
+                    out.push(v("ip", ip.to_string(), list(&t.ip)));
+                }
+            }
+            San::Email(e) => {
+                if !t.email.iter().any(|p| email_matches(p, e)) {
+                    out.push(v("email", e.clone(), list(&t.email)));
+                }
+            }
+            San::Uri(u) => {
+                if !t.uri.iter().any(|p| glob_matches(p, u)) {
+                    out.push(v("uri", u.clone(), list(&t.uri)));
+                }
+            }
+        }
+    }
+
+    out
+}
+
 /// Evaluate a request against a template: the plan, or every violation.
 pub fn evaluate(t: &TemplateSpec, r: &PolicyRequest<'_>) -> Result<Plan, Vec<Violation>> {
     let mut out = Vec::new();
@@ -274,32 +307,7 @@ pub fn evaluate(t: &TemplateSpec, r: &PolicyRequest<'_>) -> Result<Plan, Vec<Vio
             t.max_sans.to_string(),
         ));
     }
-    for s in &sans {
-        match s {
-            San::Dns(d) => {
-                if names::is_wildcard(d) && !t.allow_wildcard {
-                    out.push(v("allow_wildcard", d.clone(), "no wildcard names"));
-                } else if !t.dns.iter().any(|p| dns_matches(p, d)) {
-                    out.push(v("dns", d.clone(), list(&t.dns)));
-                }
-            }
-            San::Ip(ip) => {
-                if !t.ip.iter().any(|c| ip_matches(c, ip)) {
-                    out.push(v("ip", ip.to_string(), list(&t.ip)));
-                }
-            }
-            San::Email(e) => {
-                if !t.email.iter().any(|p| email_matches(p, e)) {
-                    out.push(v("email", e.clone(), list(&t.email)));
-                }
-            }
-            San::Uri(u) => {
-                if !t.uri.iter().any(|p| glob_matches(p, u)) {
-                    out.push(v("uri", u.clone(), list(&t.uri)));
-                }
-            }
-        }
-    }
+    out.extend(identifier_violations(t, &sans));
 
     let label = r.key.label();
     if !t.key_types.contains(&label) {

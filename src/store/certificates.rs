@@ -200,3 +200,16 @@ pub async fn mark_status<'e>(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Certificates with this serial under any CA (serials are random, so this is 0 or 1 in practice).
+pub async fn by_serial_any<'e>(
+    db: impl Executor<'e, Database = Any>,
+    serial: &str,
+) -> Result<Vec<CertRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM certificates WHERE serial = $1"
+    )))
+    .bind(serial.to_string())
+    .fetch_all(db)
+    .await?)
+}

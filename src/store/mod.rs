@@ -6,6 +6,7 @@
 //! connection (no SQLITE_BUSY under load) while reads use a wider pool.
 //! On PostgreSQL both handles are the same pool.
 
+pub mod acme;
 pub mod audit;
 pub mod cas;
 pub mod certificates;

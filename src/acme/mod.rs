@@ -1,0 +1,171 @@
+//! ACME server (RFC 8555) over the shared issuance pipeline.
+//!
+//! Split as in Pebble: `jws` (request authentication), resource handlers
+//! (`account`, `order`, `authz`, `cert`), `validate` (the VA), and the store.
+
+mod account;
+mod authz;
+mod cert;
+pub mod jws;
+mod order;
+pub mod problem;
+pub mod validate;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use signet_ca::jose::b64;
+
+use crate::app::AppState;
+use crate::policy::{Channel, TemplateSpec};
+use crate::store::{acme as db, templates};
+use problem::AcmeResult;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/acme/directory", get(directory))
+        .route("/acme/new-nonce", get(new_nonce).head(new_nonce))
+        .route("/acme/new-account", post(account::new_account))
+        .route("/acme/account/{id}", post(account::update))
+        .route("/acme/account/{id}/orders", post(account::orders))
+        .route("/acme/key-change", post(account::key_change))
+        .route("/acme/new-order", post(order::new_order))
+        .route("/acme/order/{id}", post(order::get_order))
+        .route("/acme/order/{id}/finalize", post(order::finalize))
+        .route("/acme/authz/{id}", post(authz::get_authz))
+        .route("/acme/chall/{id}", post(authz::challenge))
+        .route("/acme/cert/{id}", post(cert::download))
+        .route("/acme/revoke-cert", post(cert::revoke))
+        .route("/acme/renewal-info/{cert_id}", get(cert::renewal_info))
+        .layer(axum::middleware::from_fn_with_state(state, replay_nonce))
+}
+
+/// Every ACME response carries a fresh nonce, the directory link and no-store.
+async fn replay_nonce(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    match fresh_nonce(&app).await {
+        Ok(n) => {
+            if let Ok(v) = HeaderValue::from_str(&n) {
+                h.insert("replay-nonce", v);
+            }
+        }
+        Err(e) => return e.into_response(),
+    }
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("<{}/acme/directory>;rel=\"index\"", app.https_url))
+    {
+        h.append(header::LINK, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn fresh_nonce(app: &AppState) -> AcmeResult<String> {
+    let mut raw = [0u8; 16];
+    openssl::rand::rand_bytes(&mut raw)
+        .map_err(|e| problem::Problem::server_internal(e.to_string()))?;
+    let n = b64(&raw);
+    db::insert_nonce(&app.store.write, &n, app.config.acme.nonce_lifetime_secs).await?;
+    Ok(n)
+}
+
+async fn new_nonce(req: Request) -> StatusCode {
+    // RFC 8555 §7.2: 200 for HEAD, 204 for GET.
+    if req.method() == axum::http::Method::HEAD {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+async fn directory(State(app): State<AppState>) -> AcmeResult<Json<Value>> {
+    let base = format!("{}/acme", app.https_url);
+    let mut profiles = serde_json::Map::new();
+    for t in templates::list(&app.store.read).await? {
+        if let Ok(spec) = serde_json::from_str::<TemplateSpec>(&t.spec)
+            && spec.channels.contains(&Channel::Acme)
+        {
+            let desc = if spec.description.is_empty() {
+                format!("template {}", t.name)
+            } else {
+                spec.description
+            };
+            profiles.insert(t.name, Value::String(desc));
+        }
+    }
+    let acme = &app.config.acme;
+    let mut meta = json!({"externalAccountRequired": acme.eab_required, "profiles": profiles});
+    if !acme.terms_of_service.is_empty() {
+        meta["termsOfService"] = json!(acme.terms_of_service);
+    }
+    if !acme.website.is_empty() {
+        meta["website"] = json!(acme.website);
+    }
+    if !acme.caa_identities.is_empty() {
+        meta["caaIdentities"] = json!(acme.caa_identities);
+    }
+    Ok(Json(json!({
+        "newNonce": format!("{base}/new-nonce"),
+        "newAccount": format!("{base}/new-account"),
+        "newOrder": format!("{base}/new-order"),
+        "revokeCert": format!("{base}/revoke-cert"),
+        "keyChange": format!("{base}/key-change"),
+        "renewalInfo": format!("{base}/renewal-info"),
+        "meta": meta,
+    })))
+}
+
+/// Resource URLs.
+pub(crate) fn url(app: &AppState, kind: &str, id: &str) -> String {
+    format!("{}/acme/{kind}/{id}", app.https_url)
+}
+
+/// A JSON response with optional Location, Link(up) and Retry-After.
+pub(crate) fn respond(
+    status: StatusCode,
+    body: Value,
+    location: Option<String>,
+    up: Option<String>,
+    retry_after: Option<u64>,
+) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    let h = r.headers_mut();
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        h.insert(header::LOCATION, l);
+    }
+    if let Some(u) = up.and_then(|u| HeaderValue::from_str(&format!("<{u}>;rel=\"up\"")).ok()) {
+        h.append(header::LINK, u);
+    }
+    if let Some(s) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
+}
+
+pub(crate) fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Purge expired nonces once a minute (on every replica; the DELETE is idempotent).
+pub fn spawn_nonce_purger(app: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db::purge_nonces(&app.store.write).await {
+                tracing::warn!(error = %e, "nonce purge failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,538 @@
+//! newOrder, order polling, finalize.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use signet_ca::csr;
+use signet_ca::jose;
+use signet_ca::names::{self, San};
+
+use super::cert::cert_by_ari_id;
+use super::jws::Jws;
+use super::problem::{AcmeResult, Problem};
+use super::validate::{DNS01, HTTP01, TLS_ALPN01};
+use super::{respond, rfc3339, url};
+use crate::app::AppState;
+use crate::issuance::{self, IssuanceRequest, Outcome, RequestKey};
+use crate::policy::{self, Channel, TemplateSpec};
+use crate::store::acme::{self as db, AccountRow, AuthzRow, OrderRow};
+use crate::store::certificates as certs;
+use crate::store::{StoreError, new_id, now, projects, templates};
+
+#[derive(Deserialize)]
+struct Identifier {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewOrder {
+    identifiers: Vec<Identifier>,
+    not_before: Option<String>,
+    not_after: Option<String>,
+    profile: Option<String>,
+    replaces: Option<String>,
+}
+
+/// Parse identifiers into SANs (RFC 8555 `dns`, RFC 8738 `ip`), deduplicated.
+fn parse_identifiers(ids: &[Identifier]) -> AcmeResult<Vec<San>> {
+    if ids.is_empty() {
+        return Err(Problem::malformed("an order needs at least one identifier"));
+    }
+    let mut out: Vec<San> = Vec::new();
+    let mut bad = Problem::rejected_identifier("one or more identifiers are invalid");
+    for id in ids {
+        let san =
+            match id.kind.as_str() {
+                "dns" => names::normalize_dns(&id.value)
+                    .map(San::Dns)
+                    .map_err(Problem::rejected_identifier),
+                "ip" => id.value.parse().map(San::Ip).map_err(|_| {
+                    Problem::malformed(format!("{:?} is not an IP address", id.value))
+                }),
+                other => Err(Problem::unsupported_identifier(format!(
+                    "identifier type {other:?} is not supported (dns, ip)"
+                ))),
+            };
+        match san {
+            Ok(s) if !out.contains(&s) => out.push(s),
+            Ok(_) => {}
+            Err(p) => bad = bad.with_sub(&p, &id.kind, &id.value),
+        }
+    }
+    if bad.subproblems.len() == 1 && ids.len() == 1 {
+        let sub = &bad.subproblems[0];
+        let kind = sub["type"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let detail = sub["detail"].as_str().unwrap_or("").to_string();
+        let mut p = match kind.as_str() {
+            "unsupportedIdentifier" => Problem::unsupported_identifier(detail),
+            "malformed" => Problem::malformed(detail),
+            _ => Problem::rejected_identifier(detail),
+        };
+        p.subproblems = bad.subproblems;
+        return Err(p);
+    }
+    if !bad.subproblems.is_empty() {
+        return Err(bad);
+    }
+    Ok(out)
+}
+
+fn identifier_json(s: &San) -> Value {
+    json!({"type": if matches!(s, San::Ip(_)) { "ip" } else { "dns" }, "value": s.value()})
+}
+
+/// The template for an order: the named profile, the account's EAB template,
+/// or its project's default.
+async fn order_template(
+    app: &AppState,
+    acct: &AccountRow,
+    profile: Option<&str>,
+) -> AcmeResult<(String, String, TemplateSpec)> {
+    let reference = match (profile, &acct.template_id) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => {
+            let project = projects::find(
+                &app.store.read,
+                acct.project_id.as_deref().unwrap_or("default"),
+            )
+            .await?;
+            project
+                .default_template_id
+                .unwrap_or_else(|| "default".into())
+        }
+    };
+    let row = match templates::find(&app.store.read, &reference).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) if profile.is_some() => {
+            return Err(Problem::invalid_profile(format!(
+                "unknown profile {reference:?}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let spec: TemplateSpec =
+        serde_json::from_str(&row.spec).map_err(|e| Problem::server_internal(e.to_string()))?;
+    if !spec.channels.contains(&Channel::Acme) {
+        return Err(if profile.is_some() {
+            Problem::invalid_profile(format!("profile {reference:?} is not offered over ACME"))
+        } else {
+            Problem::unauthorized(format!(
+                "template {:?} does not allow ACME issuance",
+                row.name
+            ))
+        });
+    }
+    Ok((row.id, row.name, spec))
+}
+
+fn random_token() -> AcmeResult<String> {
+    let mut raw = [0u8; 32];
+    openssl::rand::rand_bytes(&mut raw).map_err(|e| Problem::server_internal(e.to_string()))?;
+    Ok(jose::b64(&raw))
+}
+
+pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Response> {
+    let acct = jws.account()?.clone();
+    let req: NewOrder = jws.json()?;
+    if req.not_before.is_some() || req.not_after.is_some() {
+        return Err(Problem::malformed(
+            "notBefore/notAfter are not supported; choose a profile instead",
+        ));
+    }
+    let sans = parse_identifiers(&req.identifiers)?;
+    let (template_id, template_name, spec) =
+        order_template(&app, &acct, req.profile.as_deref()).await?;
+    let violations = policy::identifier_violations(&spec, &sans);
+    if !violations.is_empty() {
+        let mut p = Problem::rejected_identifier(
+            violations
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        for v in &violations {
+            let id = sans.iter().find(|s| s.value() == v.offending_value);
+            let kind = if matches!(id, Some(San::Ip(_))) {
+                "ip"
+            } else {
+                "dns"
+            };
+            p = p.with_sub(
+                &Problem::rejected_identifier(v.to_string()),
+                kind,
+                &v.offending_value,
+            );
+        }
+        return Err(p);
+    }
+    let replaces_id = match &req.replaces {
+        Some(ari_id) => {
+            let cert = cert_by_ari_id(&app, ari_id).await?;
+            let owner = db::order_for_certificate(&app.store.read, &cert.id).await?;
+            if owner.map(|o| o.account_id) != Some(acct.id.clone()) {
+                return Err(Problem::unauthorized(
+                    "replaces names a certificate this account did not order",
+                ));
+            }
+            if db::replacement_exists(&app.store.read, &cert.id).await? {
+                return Err(Problem::already_replaced(
+                    "that certificate has already been replaced",
+                ));
+            }
+            Some(cert.id)
+        }
+        None => None,
+    };
+
+    let t = now();
+    let expires = t + app.config.acme.order_lifetime_secs;
+    let order = OrderRow {
+        id: new_id(),
+        account_id: acct.id.clone(),
+        status: "pending".into(),
+        identifiers: Value::Array(sans.iter().map(identifier_json).collect()).to_string(),
+        template_id,
+        profile: req.profile.as_ref().map(|_| template_name),
+        expires_at: expires,
+        certificate_id: None,
+        replaces_id,
+        error: None,
+        created_at: t,
+    };
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    db::insert_order(&mut *tx, &order).await?;
+    let reuse = app.config.acme.authz_reuse_secs > 0;
+    for (pos, san) in sans.iter().enumerate() {
+        let (kind, wildcard) = match san {
+            San::Ip(_) => ("ip", false),
+            San::Dns(d) => ("dns", names::is_wildcard(d)),
+            _ => unreachable!("identifiers are dns or ip"),
+        };
+        let value = san.value();
+        let value = value.strip_prefix("*.").unwrap_or(&value).to_string();
+        let reused = if reuse {
+            db::reusable_authz(&mut *tx, &acct.id, kind, &value, wildcard, t).await?
+        } else {
+            None
+        };
+        let authz_id = match reused {
+            Some(id) => id,
+            None => {
+                let id = new_id();
+                db::insert_authz(
+                    &mut *tx,
+                    &AuthzRow {
+                        id: id.clone(),
+                        account_id: acct.id.clone(),
+                        identifier_type: kind.into(),
+                        identifier_value: value,
+                        wildcard: i64::from(wildcard),
+                        status: "pending".into(),
+                        expires_at: if reuse {
+                            t + app
+                                .config
+                                .acme
+                                .authz_reuse_secs
+                                .max(app.config.acme.order_lifetime_secs)
+                        } else {
+                            expires
+                        },
+                        created_at: t,
+                    },
+                )
+                .await?;
+                // Wildcards can only be proven through DNS (RFC 8555 §7.1.3).
+                let types: &[&str] = match (kind, wildcard) {
+                    (_, true) => &[DNS01],
+                    ("ip", _) => &[HTTP01, TLS_ALPN01],
+                    _ => &[HTTP01, DNS01, TLS_ALPN01],
+                };
+                let token = random_token()?;
+                for ty in types {
+                    db::insert_challenge(&mut *tx, &id, ty, &token).await?;
+                }
+                id
+            }
+        };
+        db::link_authz(&mut *tx, &order.id, &authz_id, pos as i64).await?;
+    }
+    if reuse {
+        // Every authorization may already be valid: the order is then ready at once.
+        for a in db::order_authzs(&mut *tx, &order.id).await? {
+            db::promote_ready_orders(&mut tx, &a.id).await?;
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    let order = db::order(&app.store.read, &order.id)
+        .await?
+        .ok_or_else(|| Problem::server_internal("order vanished"))?;
+    let body = order_json(&app, &order).await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        body,
+        Some(url(&app, "order", &order.id)),
+        None,
+        None,
+    ))
+}
+
+/// Bring an order's status up to date: expiry, and the outcome of a
+/// certificate that waited for approval.
+async fn refresh(app: &AppState, mut o: OrderRow) -> AcmeResult<OrderRow> {
+    if matches!(o.status.as_str(), "pending" | "ready") && o.expires_at < now() {
+        db::set_order_status(
+            &app.store.write,
+            &o.id,
+            &o.status,
+            "invalid",
+            None,
+            Some(&Problem::malformed("order expired").to_json().to_string()),
+        )
+        .await?;
+        o.status = "invalid".into();
+    }
+    if o.status == "processing"
+        && let Some(cid) = &o.certificate_id
+    {
+        let cert = certs::get(&app.store.read, cid).await?;
+        let next = match cert.status.as_str() {
+            certs::ACTIVE | certs::REVOKED => Some(("valid", None)),
+            certs::REJECTED | certs::FAILED => {
+                let why = cert
+                    .failure
+                    .unwrap_or_else(|| "the request was rejected".into());
+                Some((
+                    "invalid",
+                    Some(
+                        Problem::unauthorized(format!(
+                            "certificate request {}: {why}",
+                            cert.status
+                        ))
+                        .to_json()
+                        .to_string(),
+                    ),
+                ))
+            }
+            _ => None,
+        };
+        if let Some((status, err)) = next {
+            db::set_order_status(
+                &app.store.write,
+                &o.id,
+                "processing",
+                status,
+                None,
+                err.as_deref(),
+            )
+            .await?;
+            o = db::order(&app.store.read, &o.id)
+                .await?
+                .ok_or_else(|| Problem::server_internal("order vanished"))?;
+        }
+    }
+    Ok(o)
+}
+
+pub(crate) async fn order_json(app: &AppState, o: &OrderRow) -> AcmeResult<Value> {
+    let authzs = db::order_authzs(&app.store.read, &o.id).await?;
+    let identifiers: Value = serde_json::from_str(&o.identifiers).unwrap_or(json!([]));
+    let mut v = json!({
+        "status": o.status,
+        "expires": rfc3339(o.expires_at),
+        "identifiers": identifiers,
+        "authorizations": authzs.iter().map(|a| url(app, "authz", &a.id)).collect::<Vec<_>>(),
+        "finalize": format!("{}/finalize", url(app, "order", &o.id)),
+    });
+    if o.status == "valid"
+        && let Some(c) = &o.certificate_id
+    {
+        v["certificate"] = json!(url(app, "cert", c));
+    }
+    if let Some(e) = o
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Value>(e).ok())
+    {
+        v["error"] = e;
+    }
+    if let Some(p) = &o.profile {
+        v["profile"] = json!(p);
+    }
+    Ok(v)
+}
+
+async fn own_order(app: &AppState, jws: &Jws, id: &str) -> AcmeResult<OrderRow> {
+    let acct = jws.account()?;
+    let o = db::order(&app.store.read, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such order"))?;
+    if o.account_id != acct.id {
+        return Err(Problem::unauthorized(
+            "this order belongs to another account",
+        ));
+    }
+    refresh(app, o).await
+}
+
+fn order_response(app: &AppState, o: &OrderRow, body: Value) -> Response {
+    let retry = matches!(o.status.as_str(), "processing" | "pending").then_some(1);
+    respond(
+        StatusCode::OK,
+        body,
+        Some(url(app, "order", &o.id)),
+        None,
+        retry,
+    )
+}
+
+pub async fn get_order(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    jws: Jws,
+) -> AcmeResult<Response> {
+    let o = own_order(&app, &jws, &id).await?;
+    let body = order_json(&app, &o).await?;
+    Ok(order_response(&app, &o, body))
+}
+
+#[derive(Deserialize)]
+struct Finalize {
+    csr: String,
+}
+
+pub async fn finalize(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    jws: Jws,
+) -> AcmeResult<Response> {
+    let o = own_order(&app, &jws, &id).await?;
+    let acct = jws.account()?.clone();
+    if o.status != "ready" {
+        return Err(Problem::order_not_ready(format!(
+            "order is {}, not ready",
+            o.status
+        )));
+    }
+    let req: Finalize = jws.json()?;
+    let der = jose::b64_decode(&req.csr).map_err(|_| Problem::bad_csr("csr is not base64url"))?;
+    let parsed = csr::parse(&der).map_err(|e| Problem::bad_csr(e.to_string()))?;
+    // The CSR must ask for exactly the order's identifiers.
+    let wanted: BTreeSet<San> = serde_json::from_str::<Vec<Value>>(&o.identifiers)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| {
+            let v = i["value"].as_str()?;
+            Some(if i["type"] == "ip" {
+                San::Ip(v.parse().ok()?)
+            } else {
+                San::Dns(v.to_string())
+            })
+        })
+        .collect();
+    let mut requested: BTreeSet<San> = parsed.sans.iter().cloned().collect();
+    let cn = parsed.common_name().map(str::to_string);
+    if let Some(cn) = &cn {
+        let as_san = cn
+            .parse()
+            .map(San::Ip)
+            .unwrap_or_else(|_| San::Dns(cn.to_ascii_lowercase()));
+        if !wanted.contains(&as_san) {
+            return Err(Problem::bad_csr(format!(
+                "CSR common name {cn:?} is not an identifier of the order"
+            )));
+        }
+        requested.insert(as_san);
+    }
+    if requested != wanted {
+        let fmt = |s: &BTreeSet<San>| s.iter().map(San::value).collect::<Vec<_>>().join(", ");
+        return Err(Problem::bad_csr(format!(
+            "CSR names [{}] differ from the order's identifiers [{}]",
+            fmt(&requested),
+            fmt(&wanted)
+        )));
+    }
+    let account_spki = match &jws.signer {
+        super::jws::Signer::Account(_, k) => k.key.public_key_to_der().unwrap_or_default(),
+        super::jws::Signer::Key(..) => Vec::new(),
+    };
+    if parsed.spki_der == account_spki {
+        return Err(Problem::bad_csr("the CSR key must not be the account key"));
+    }
+    if !db::set_order_status(&app.store.write, &o.id, "ready", "processing", None, None).await? {
+        return Err(Problem::order_not_ready("order is already being finalized"));
+    }
+    let request = IssuanceRequest {
+        channel: Channel::Acme,
+        requested_by: format!("acme:{}", acct.id),
+        template: Some(o.template_id.clone()),
+        project: acct.project_id.clone(),
+        subject: cn.map(|c| vec![("CN".to_string(), c)]).unwrap_or_default(),
+        sans: wanted.into_iter().collect(),
+        key: RequestKey::Csr(parsed),
+        validity_days: None,
+        replaces_id: o.replaces_id.clone(),
+    };
+    match issuance::submit(&app, request).await {
+        Ok(Outcome::Issued(row)) => {
+            db::set_order_status(
+                &app.store.write,
+                &o.id,
+                "processing",
+                "valid",
+                Some(&row.id),
+                None,
+            )
+            .await?;
+        }
+        Ok(Outcome::Pending(row)) => {
+            db::set_order_status(
+                &app.store.write,
+                &o.id,
+                "processing",
+                "processing",
+                Some(&row.id),
+                None,
+            )
+            .await?;
+        }
+        Err(e) => {
+            let p = Problem::from(e);
+            if !p.status.is_server_error() {
+                db::set_order_status(
+                    &app.store.write,
+                    &o.id,
+                    "processing",
+                    "invalid",
+                    None,
+                    Some(&p.to_json().to_string()),
+                )
+                .await?;
+            } else {
+                // A transient failure: let the client finalize again.
+                db::set_order_status(&app.store.write, &o.id, "processing", "ready", None, None)
+                    .await?;
+            }
+            return Err(p);
+        }
+    }
+    let o = db::order(&app.store.read, &o.id)
+        .await?
+        .ok_or_else(|| Problem::server_internal("order vanished"))?;
+    let body = order_json(&app, &o).await?;
+    Ok(order_response(&app, &o, body))
+}
