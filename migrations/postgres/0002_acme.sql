@@ -39,6 +39,7 @@ CREATE TABLE acme_orders (
     expires_at BIGINT NOT NULL,
     certificate_id TEXT REFERENCES certificates(id),
     replaces_id TEXT REFERENCES certificates(id),
+    replaces TEXT,
     error TEXT,
     created_at BIGINT NOT NULL
 );

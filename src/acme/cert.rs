@@ -64,6 +64,13 @@ struct Revoke {
 
 pub async fn revoke(State(app): State<AppState>, jws: Jws) -> AcmeResult<Response> {
     let req: Revoke = jws.json()?;
+    let reason = req.reason.unwrap_or(0);
+    // RFC 8555 §7.6 lets a CA refuse reasons it does not use for subscribers.
+    if matches!(reason, 2 | 6 | 8 | 10) || !revocation::valid_reason(reason) {
+        return Err(Problem::bad_revocation_reason(format!(
+            "reason {reason} cannot be requested over ACME"
+        )));
+    }
     let der = jose::b64_decode(&req.certificate)
         .map_err(|_| Problem::malformed("certificate is not base64url"))?;
     let cert = X509::from_der(&der).map_err(|_| Problem::malformed("certificate is not DER"))?;

@@ -211,6 +211,7 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         expires_at: expires,
         certificate_id: None,
         replaces_id,
+        replaces: req.replaces.clone(),
         error: None,
         created_at: t,
     };
@@ -372,6 +373,9 @@ pub(crate) async fn order_json(app: &AppState, o: &OrderRow) -> AcmeResult<Value
     }
     if let Some(p) = &o.profile {
         v["profile"] = json!(p);
+    }
+    if let Some(r) = &o.replaces {
+        v["replaces"] = json!(r);
     }
     Ok(v)
 }

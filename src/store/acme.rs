@@ -220,16 +220,18 @@ pub struct OrderRow {
     pub expires_at: i64,
     pub certificate_id: Option<String>,
     pub replaces_id: Option<String>,
+    /// The ARI certID the client sent, echoed in the order object.
+    pub replaces: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
 }
 
-const ORDER_COLS: &str = "id, account_id, status, identifiers, template_id, profile, expires_at, certificate_id, replaces_id, error, created_at";
+const ORDER_COLS: &str = "id, account_id, status, identifiers, template_id, profile, expires_at, certificate_id, replaces_id, replaces, error, created_at";
 
 pub async fn insert_order<'e>(db: impl Executor<'e, Database = Any>, r: &OrderRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO acme_orders (id, account_id, status, identifiers, template_id, profile, expires_at, replaces_id, created_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        "INSERT INTO acme_orders (id, account_id, status, identifiers, template_id, profile, expires_at, replaces_id, replaces, created_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
     )
     .bind(r.id.clone())
     .bind(r.account_id.clone())
@@ -239,6 +241,7 @@ pub async fn insert_order<'e>(db: impl Executor<'e, Database = Any>, r: &OrderRo
     .bind(r.profile.clone())
     .bind(r.expires_at)
     .bind(r.replaces_id.clone())
+    .bind(r.replaces.clone())
     .bind(r.created_at)
     .execute(db)
     .await?;
