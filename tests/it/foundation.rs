@@ -438,3 +438,13 @@ async fn env_overrides_file_and_lists_split_on_commas() {
         ["127.0.0.1:8053", "127.0.0.2:53"]
     );
 }
+
+#[tokio::test]
+async fn deploy_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/signet.example.toml");
+    let cfg = signet::config::Config::load(Some(dir.path()), Some(&file)).unwrap();
+    assert!(cfg.acme.eab_required);
+    assert_eq!(cfg.templates["web"].max_validity_days, 30);
+    assert_eq!(cfg.templates["restricted"].approvals_required, 2);
+}
