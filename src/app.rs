@@ -19,6 +19,7 @@ pub struct App {
     pub cas: CaRegistry,
     pub metrics: Metrics,
     pub validator: crate::acme::validate::Validator,
+    pub auth_limiter: crate::api::auth::AuthLimiter,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
     pub https_url: String,
     /// Base URL of the plain-HTTP listener, used in CRLDP/AIA.
@@ -44,6 +45,8 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
     let https = Router::new()
         .merge(ops::routes())
         .merge(crate::acme::routes(state.clone()))
+        .merge(crate::api::routes())
+        .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -52,6 +55,8 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
     let http = Router::new()
         .merge(ops::routes())
         .route("/ca/{file}", get(ops::ca_certificate))
+        .merge(crate::revocation::http::routes())
+        .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

@@ -131,6 +131,7 @@ pub async fn start(
     let validator = crate::acme::validate::Validator::new(&cfg.acme.validation)?;
     let app = Arc::new(App {
         validator,
+        auth_limiter: Default::default(),
         config: cfg,
         store,
         master_key,
@@ -147,6 +148,8 @@ pub async fn start(
         write_secret(&paths.scep_challenge, random_b64(24)?.as_bytes())?;
     }
     issuance::reconcile(&app).await?;
+    // A CRL must never lapse: publish whatever fell due while we were down.
+    crate::revocation::crl::publish_all_due(&app).await;
     Ok(app)
 }
 

@@ -7,13 +7,26 @@ use std::sync::{Arc, RwLock};
 use openssl::x509::X509;
 use signet_ca::issue::Issuer;
 use signet_ca::key;
+use signet_ca::ocsp::{CertId, HashAlg, issuer_hashes};
 
 use crate::store::{Store, StoreError, cas, settings};
 
 #[derive(Default)]
 pub struct CaRegistry {
     loaded: RwLock<HashMap<String, Arc<Issuer>>>,
+    /// (hash algorithm, issuer name hash, issuer key hash) → CA id, for OCSP CertIDs.
+    ocsp_index: RwLock<HashMap<IssuerHashes, String>>,
 }
+
+/// (hash algorithm, issuer name hash, issuer key hash), as in an OCSP CertID.
+type IssuerHashes = (HashAlg, Vec<u8>, Vec<u8>);
+
+const OCSP_ALGS: [HashAlg; 4] = [
+    HashAlg::Sha1,
+    HashAlg::Sha256,
+    HashAlg::Sha384,
+    HashAlg::Sha512,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaLoadError {
@@ -51,6 +64,40 @@ impl CaRegistry {
             .expect("lock")
             .insert(ca_id.to_string(), issuer.clone());
         Ok(issuer)
+    }
+
+    /// The CA an OCSP CertID names, if it is one Signet signs for.
+    pub async fn for_cert_id(
+        &self,
+        store: &Store,
+        id: &CertId,
+    ) -> Result<Option<String>, CaLoadError> {
+        let key = (
+            id.alg,
+            id.issuer_name_hash.clone(),
+            id.issuer_key_hash.clone(),
+        );
+        if let Some(ca) = self.ocsp_index.read().expect("lock").get(&key) {
+            return Ok(Some(ca.clone()));
+        }
+        // A miss may be a CA created since the index was built: rebuild once.
+        let mut index = HashMap::new();
+        for row in cas::list(&store.read)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == "active")
+        {
+            let cert = X509::from_der(&row.cert_der)
+                .map_err(|e| CaLoadError::Broken(row.id.clone(), e.to_string()))?;
+            for alg in OCSP_ALGS {
+                let (n, k) = issuer_hashes(&cert, alg)
+                    .map_err(|e| CaLoadError::Broken(row.id.clone(), e.to_string()))?;
+                index.insert((alg, n, k), row.id.clone());
+            }
+        }
+        let found = index.get(&key).cloned();
+        *self.ocsp_index.write().expect("lock") = index;
+        Ok(found)
     }
 
     /// The id of the default issuing CA.

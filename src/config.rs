@@ -32,6 +32,7 @@ pub struct Config {
     pub ca: CaConfig,
     pub tls: TlsConfig,
     pub acme: AcmeConfig,
+    pub revocation: RevocationConfig,
     /// Templates upserted into the store at every start (name → spec).
     pub templates: BTreeMap<String, TemplateSpec>,
 }
@@ -88,6 +89,34 @@ pub struct AcmeConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct RevocationConfig {
+    /// A new full CRL at least this often…
+    pub crl_full_interval_secs: i64,
+    /// …each valid (nextUpdate) for this long, which must exceed the interval.
+    pub crl_validity_secs: i64,
+    pub delta_interval_secs: i64,
+    pub delta_validity_secs: i64,
+    /// OCSP responses' nextUpdate and Cache-Control max-age.
+    pub ocsp_validity_secs: i64,
+    /// How often the publisher checks whether a CRL is due.
+    pub check_interval_secs: u64,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        RevocationConfig {
+            crl_full_interval_secs: 6 * 3600,
+            crl_validity_secs: 24 * 3600,
+            delta_interval_secs: 15 * 60,
+            delta_validity_secs: 3600,
+            ocsp_validity_secs: 3600,
+            check_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ValidationConfig {
     pub http01_port: u16,
     pub tls_alpn01_port: u16,
@@ -118,6 +147,7 @@ impl Default for Config {
             ca: CaConfig::default(),
             tls: TlsConfig::default(),
             acme: AcmeConfig::default(),
+            revocation: RevocationConfig::default(),
             templates: BTreeMap::new(),
         }
     }
@@ -232,6 +262,21 @@ impl Config {
                 "invalid configuration: log.format must be \"text\" or \"json\", not {:?}",
                 self.log.format
             );
+        }
+        let r = &self.revocation;
+        if r.crl_validity_secs <= r.crl_full_interval_secs
+            || r.delta_validity_secs <= r.delta_interval_secs
+        {
+            anyhow::bail!(
+                "invalid configuration: revocation.*_validity_secs must exceed the matching interval, or CRLs lapse"
+            );
+        }
+        if r.crl_full_interval_secs <= 0
+            || r.delta_interval_secs <= 0
+            || r.ocsp_validity_secs <= 0
+            || r.check_interval_secs == 0
+        {
+            anyhow::bail!("invalid configuration: revocation intervals must be > 0");
         }
         if v.workers == 0 || v.timeout_secs == 0 {
             anyhow::bail!(
@@ -369,6 +414,14 @@ dns_resolvers = []             # ["10.0.0.53:53"]; empty = system resolver
 timeout_secs = 10
 workers = 32
 attempts = 3
+
+[revocation]
+crl_full_interval_secs = 21600 # a new full CRL every 6 h…
+crl_validity_secs = 86400      # …valid for 24 h (nextUpdate)
+delta_interval_secs = 900      # a delta CRL every 15 min
+delta_validity_secs = 3600
+ocsp_validity_secs = 3600      # OCSP nextUpdate and cache lifetime
+check_interval_secs = 60
 
 [acme.validation.hosts]        # name or "*.suffix" -> IP, consulted before DNS
 # "*.example.test" = "127.0.0.1"

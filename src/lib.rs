@@ -1,6 +1,7 @@
 //! Signet: an internal certificate authority with ACME, SCEP and a REST API.
 
 pub mod acme;
+pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod ca_registry;

@@ -254,6 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (cert, key) = bootstrap::ensure_tls_cert(&app).await?;
             let acceptor = server::tls_acceptor(&cert, &key)?;
             signet::acme::spawn_nonce_purger(app.clone());
+            signet::revocation::crl::spawn_scheduler(app.clone());
             let p = Paths::new(&app.config);
             println!("https: {https_url}");
             println!("http: {http_url}");

@@ -100,19 +100,48 @@ fn distribution_points(url: &str) -> Vec<u8> {
     der::seq(&der::seq(&dp_name))
 }
 
-/// Build and sign a CRL. `entries` may be a stream straight from the store.
+/// revokedCertificates, accumulated one entry at a time so a caller can
+/// stream rows from the store without holding them all.
+#[derive(Default)]
+pub struct RevokedList {
+    der: Vec<u8>,
+    count: u64,
+}
+
+impl RevokedList {
+    pub fn push(&mut self, e: &Entry) {
+        self.der.extend(entry(e));
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Build and sign a CRL from entries.
 pub fn build(
     issuer: &Issuer,
     spec: &CrlSpec,
     entries: impl IntoIterator<Item = Entry>,
 ) -> Result<Vec<u8>> {
+    let mut list = RevokedList::default();
+    for e in entries {
+        list.push(&e);
+    }
+    build_from(issuer, spec, list)
+}
+
+/// Build and sign a CRL from an accumulated list.
+pub fn build_from(issuer: &Issuer, spec: &CrlSpec, list: RevokedList) -> Result<Vec<u8>> {
     let ski = issuer.cert.subject_key_id().ok_or_else(|| {
         CaError::InvalidCertificate("the CA certificate has no subject key identifier".into())
     })?;
-    let mut revoked = Vec::new();
-    for e in entries {
-        revoked.extend(entry(&e));
-    }
+    let revoked = list.der;
     let mut tbs = der::small_int(1); // v2
     tbs.extend(signature_algorithm(&issuer.key)?);
     tbs.extend(issuer.cert.subject_name().to_der()?);

@@ -16,7 +16,7 @@ const OID_SHA512: &str = "2.16.840.1.101.3.4.2.3";
 const OID_NONCE: &str = "1.3.6.1.5.5.7.48.1.2";
 const OID_BASIC: &str = "1.3.6.1.5.5.7.48.1.1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashAlg {
     Sha1,
     Sha256,

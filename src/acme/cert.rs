@@ -124,6 +124,7 @@ pub async fn revoke(State(app): State<AppState>, jws: Jws) -> AcmeResult<Respons
                 Problem::bad_revocation_reason(format!("invalid reason code {r}"))
             }
             RevokeError::NotActive(s) => Problem::malformed(format!("certificate is {s}")),
+            RevokeError::NotOnHold => Problem::malformed("certificate is not on hold"),
             RevokeError::Store(s) => s.into(),
         })?;
     Ok(StatusCode::OK.into_response())

@@ -10,6 +10,7 @@ pub mod acme;
 pub mod audit;
 pub mod cas;
 pub mod certificates;
+pub mod crls;
 pub mod projects;
 pub mod settings;
 pub mod templates;

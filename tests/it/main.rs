@@ -5,3 +5,4 @@ mod acme;
 mod acme_env;
 mod foundation;
 mod helpers;
+mod revocation;

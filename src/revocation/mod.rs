@@ -1,5 +1,10 @@
-//! Revocation shared by every channel (ACME now; REST and SCEP later).
-//! The store row is the source of truth that CRLs and OCSP read.
+//! Revocation shared by every channel, and what relying parties read:
+//! CRLs (`crl`) and OCSP (`ocsp`), served by `http`. The certificate row is
+//! the source of truth for all of them.
+
+pub mod crl;
+pub mod http;
+pub mod ocsp;
 
 use serde_json::json;
 
@@ -33,11 +38,25 @@ pub enum RevokeError {
     NotActive(String),
     #[error("invalid revocation reason {0}")]
     BadReason(i64),
+    #[error("only a certificate on hold (certificateHold) can be unrevoked")]
+    NotOnHold,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Revoke an active certificate. `invalidity_date` is when the key is known
+/// or suspected to have been compromised, if earlier than now.
 pub async fn revoke(app: &App, row: &CertRow, reason: i64, actor: &str) -> Result<(), RevokeError> {
+    revoke_with(app, row, reason, None, actor).await
+}
+
+pub async fn revoke_with(
+    app: &App,
+    row: &CertRow,
+    reason: i64,
+    invalidity_date: Option<i64>,
+    actor: &str,
+) -> Result<(), RevokeError> {
     if !valid_reason(reason) {
         return Err(RevokeError::BadReason(reason));
     }
@@ -46,11 +65,13 @@ pub async fn revoke(app: &App, row: &CertRow, reason: i64, actor: &str) -> Resul
     }
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
     let done = sqlx::query(
-        "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, updated_at = $2 WHERE id = $4 AND status = $5",
+        "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, invalidity_date = $4, \
+         unrevoked_at = NULL, updated_at = $2 WHERE id = $5 AND status = $6",
     )
     .bind(certs::REVOKED)
     .bind(now())
     .bind(reason)
+    .bind(invalidity_date)
     .bind(row.id.clone())
     .bind(certs::ACTIVE)
     .execute(&mut *tx)
@@ -73,6 +94,40 @@ pub async fn revoke(app: &App, row: &CertRow, reason: i64, actor: &str) -> Resul
             severity: "high",
             request_id: None,
             details: json!({"reason": reason, "serial": row.serial}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Lift a certificateHold: the certificate is active again, and the next
+/// delta CRL lists it as removeFromCRL.
+pub async fn unrevoke(app: &App, row: &CertRow, actor: &str) -> Result<(), RevokeError> {
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    let done = sqlx::query(
+        "UPDATE certificates SET status = $1, unrevoked_at = $2, revoked_at = NULL, revocation_reason = NULL, \
+         invalidity_date = NULL, updated_at = $2 WHERE id = $3 AND status = $4 AND revocation_reason = 6",
+    )
+    .bind(certs::ACTIVE)
+    .bind(now())
+    .bind(row.id.clone())
+    .bind(certs::REVOKED)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    if done.rows_affected() != 1 {
+        return Err(RevokeError::NotOnHold);
+    }
+    audit::record(
+        &mut tx,
+        audit::Event {
+            actor,
+            action: "certificate.unrevoked",
+            target: Some(&row.id),
+            severity: "high",
+            request_id: None,
+            details: json!({"serial": row.serial}),
         },
     )
     .await?;

@@ -1,0 +1,13 @@
+//! The management REST API (`/api/v1`). Every route takes a `Principal`
+//! and checks a permission before doing anything.
+
+pub mod auth;
+mod cas;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(cas::routes())
+}
