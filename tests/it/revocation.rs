@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use signet::issuance::{self, IssuanceRequest, Outcome};
 use signet::policy::Channel;
 use signet::revocation;
-use signet::store::certificates::{self as certs, CertRow};
+use signet::store::certificates::CertRow;
 use signet_ca::key::KeyType;
 
 use crate::acme_env::*;
