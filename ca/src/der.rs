@@ -112,25 +112,54 @@ fn civil(t: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
-pub fn generalized_time(t: i64) -> Vec<u8> {
-    let (y, mo, d, h, mi, s) = civil(t);
-    wrap(
-        0x18,
-        format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z").as_bytes(),
-    )
+fn digits(out: &mut [u8], v: u32) {
+    let mut v = v;
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
-/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime after.
-pub fn time(t: i64) -> Vec<u8> {
+/// Write a GeneralizedTime TLV into `out`; returns its length (17).
+pub fn write_generalized_time(out: &mut [u8; 17], t: i64) -> usize {
     let (y, mo, d, h, mi, s) = civil(t);
-    if (1950..2050).contains(&y) {
-        wrap(
-            0x17,
-            format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100).as_bytes(),
-        )
-    } else {
-        generalized_time(t)
+    out[0] = 0x18;
+    out[1] = 15;
+    digits(&mut out[2..6], y.clamp(0, 9999) as u32);
+    for (i, v) in [mo, d, h, mi, s].into_iter().enumerate() {
+        digits(&mut out[6 + 2 * i..8 + 2 * i], v);
     }
+    out[16] = b'Z';
+    17
+}
+
+/// Write an RFC 5280 Time TLV (UTCTime through 2049, GeneralizedTime
+/// after, §4.1.2.5); returns its length.
+pub fn write_time(out: &mut [u8; 17], t: i64) -> usize {
+    let (y, mo, d, h, mi, s) = civil(t);
+    if !(1950..2050).contains(&y) {
+        return write_generalized_time(out, t);
+    }
+    out[0] = 0x17;
+    out[1] = 13;
+    digits(&mut out[2..4], (y % 100) as u32);
+    for (i, v) in [mo, d, h, mi, s].into_iter().enumerate() {
+        digits(&mut out[4 + 2 * i..6 + 2 * i], v);
+    }
+    out[14] = b'Z';
+    15
+}
+
+pub fn generalized_time(t: i64) -> Vec<u8> {
+    let mut b = [0u8; 17];
+    let n = write_generalized_time(&mut b, t);
+    b[..n].to_vec()
+}
+
+pub fn time(t: i64) -> Vec<u8> {
+    let mut b = [0u8; 17];
+    let n = write_time(&mut b, t);
+    b[..n].to_vec()
 }
 
 /// An Extension: SEQUENCE { extnID, critical DEFAULT FALSE, extnValue OCTET STRING }.

@@ -109,7 +109,7 @@ fn full_and_delta_crls_are_accepted_by_openssl() {
                 },
             },
             vec![Entry {
-                serial: bad_serial.clone(),
+                serial: &bad_serial,
                 revoked_at: now() - 5,
                 reason: Some(1),
                 invalidity_date: Some(now() - 100),
@@ -161,7 +161,7 @@ fn full_and_delta_crls_are_accepted_by_openssl() {
                 kind: Kind::Delta { base: 7 },
             },
             vec![Entry {
-                serial: late_serial,
+                serial: &late_serial,
                 revoked_at: now() - 2,
                 reason: Some(4),
                 invalidity_date: None,

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use signet_ca::crl::{self, CrlSpec, Entry, Kind, REMOVE_FROM_CRL, RevokedList};
-use signet_ca::serial;
+use signet_ca::crl::{CrlSpec, CrlWriter, Entry, Kind, REMOVE_FROM_CRL};
 use sqlx::Row;
 
 use crate::app::{App, AppState};
@@ -49,20 +48,61 @@ pub fn delta_url(app: &App, ca_id: &str) -> String {
     format!("{}/crl/{ca_id}/delta.crl", app.http_url)
 }
 
-fn entry(
-    serial_hex: &str,
-    revoked_at: i64,
-    reason: Option<i64>,
-    invalidity: Option<i64>,
-) -> Result<Entry, PublishError> {
-    Ok(Entry {
-        serial: serial::from_hex(serial_hex)
-            .ok_or_else(|| StoreError::Corrupt(format!("serial {serial_hex}")))?,
-        revoked_at,
-        reason: reason.and_then(|r| u8::try_from(r).ok()),
-        invalidity_date: invalidity,
-    })
+/// Decode a hex serial into `buf` without allocating; returns the bytes.
+fn serial_bytes<'b>(hex: &str, buf: &'b mut [u8; 32]) -> Result<&'b [u8], PublishError> {
+    let corrupt = || PublishError::Store(StoreError::Corrupt(format!("serial {hex}")));
+    let h = hex.as_bytes();
+    if !h.len().is_multiple_of(2) || h.len() > 64 {
+        return Err(corrupt());
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(corrupt()),
+    };
+    for i in 0..h.len() / 2 {
+        buf[i] = (nib(h[2 * i])? << 4) | nib(h[2 * i + 1])?;
+    }
+    Ok(&buf[..h.len() / 2])
 }
+
+/// Stream rows of (serial, revoked_at, reason, invalidity_date) into the writer.
+async fn stream_into(
+    w: &mut CrlWriter<'_>,
+    conn: &mut sqlx::AnyConnection,
+    sql: &'static str,
+    ca_id: &str,
+    since: i64,
+    forced_reason: Option<u8>,
+) -> Result<(), PublishError> {
+    let mut rows = sqlx::query(sql)
+        .bind(ca_id.to_string())
+        .bind(since)
+        .fetch(conn);
+    let mut buf = [0u8; 32];
+    while let Some(r) = rows.try_next().await? {
+        let serial = serial_bytes(r.try_get::<&str, _>(0)?, &mut buf)?;
+        let reason: Option<i64> = r.try_get(2)?;
+        w.push(&Entry {
+            serial,
+            revoked_at: r.try_get(1)?,
+            reason: forced_reason.or_else(|| reason.and_then(|x| u8::try_from(x).ok())),
+            invalidity_date: r.try_get(3)?,
+        });
+    }
+    Ok(())
+}
+
+// A certificate drops off only after one CRL issued after its notAfter: keep
+// it while it was unexpired at the previous full CRL, or if that CRL predates
+// its revocation.
+const FULL_SQL: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+     WHERE ca_id = $1 AND status = 'revoked' AND (not_after >= $2 OR revoked_at >= $2)";
+const DELTA_SQL: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+     WHERE ca_id = $1 AND status = 'revoked' AND revoked_at >= $2";
+const LIFTED_SQL: &str = "SELECT serial, unrevoked_at, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM certificates \
+     WHERE ca_id = $1 AND status = 'active' AND unrevoked_at >= $2";
 
 /// Publish a new CRL of `kind` for a CA. A delta needs a full CRL to be
 /// based on, so the first delta of a CA publishes a full CRL first.
@@ -72,9 +112,17 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
         .get(&app.store, &app.master_key, ca_id)
         .await
         .map_err(|e| PublishError::Ca(e.to_string()))?;
-    let base = crls::latest(&app.store.read, ca_id, "full").await?;
+    let base = crls::latest_meta(&app.store.read, ca_id, "full").await?;
     let base = match (kind, base) {
-        (CrlKind::Delta, None) => Some(Box::pin(publish(app, ca_id, CrlKind::Full)).await?),
+        (CrlKind::Delta, None) => {
+            let f = Box::pin(publish(app, ca_id, CrlKind::Full)).await?;
+            Some(crls::CrlMeta {
+                number: f.number,
+                base_number: None,
+                this_update: f.this_update,
+                next_update: f.next_update,
+            })
+        }
         (_, b) => b,
     };
     let rc = &app.config.revocation;
@@ -82,91 +130,68 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
     // The row lock on the CA serialises publishers, across replicas too.
     let number = crls::next_number(&mut *tx, ca_id).await?;
     let this_update = now();
-    let mut list = RevokedList::default();
-    let (spec, base_number) = match kind {
+    let (spec, base_number, since) = match kind {
         CrlKind::Full => {
-            // A certificate drops off only after one CRL issued after its
-            // notAfter: keep it while it was unexpired at the previous full
-            // CRL, or if that CRL predates its revocation.
             let since = base.as_ref().map(|b| b.this_update).unwrap_or(0);
-            let mut rows = sqlx::query(
-                "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
-                 WHERE ca_id = $1 AND status = 'revoked' AND (not_after >= $2 OR revoked_at >= $2)",
-            )
-            .bind(ca_id.to_string())
-            .bind(since)
-            .fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await? {
-                list.push(&entry(
-                    &r.try_get::<String, _>(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                )?);
-            }
-            drop(rows);
             let kind = Kind::Full {
                 freshest_url: Some(delta_url(app, ca_id)),
             };
-            (
-                CrlSpec {
-                    number: number as u64,
-                    this_update,
-                    next_update: this_update + rc.crl_validity_secs,
-                    kind,
-                },
-                None,
-            )
+            let spec = CrlSpec {
+                number: number as u64,
+                this_update,
+                next_update: this_update + rc.crl_validity_secs,
+                kind,
+            };
+            (spec, None, since)
         }
         CrlKind::Delta => {
             let base = base.expect("published above");
-            let since = base.this_update - DELTA_OVERLAP_SECS;
-            let mut rows = sqlx::query(
-                "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
-                 WHERE ca_id = $1 AND status = 'revoked' AND revoked_at >= $2 AND not_after >= $3",
-            )
-            .bind(ca_id.to_string())
-            .bind(since)
-            .bind(base.this_update)
-            .fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await? {
-                list.push(&entry(
-                    &r.try_get::<String, _>(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                )?);
-            }
-            drop(rows);
-            let mut lifted = sqlx::query("SELECT serial, unrevoked_at FROM certificates WHERE ca_id = $1 AND status = 'active' AND unrevoked_at >= $2")
-                .bind(ca_id.to_string())
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(r) = lifted.try_next().await? {
-                list.push(&entry(
-                    &r.try_get::<String, _>(0)?,
-                    r.try_get(1)?,
-                    Some(i64::from(REMOVE_FROM_CRL)),
-                    None,
-                )?);
-            }
-            drop(lifted);
             let kind = Kind::Delta {
                 base: base.number as u64,
             };
+            let spec = CrlSpec {
+                number: number as u64,
+                this_update,
+                next_update: this_update + rc.delta_validity_secs,
+                kind,
+            };
             (
-                CrlSpec {
-                    number: number as u64,
-                    this_update,
-                    next_update: this_update + rc.delta_validity_secs,
-                    kind,
-                },
+                spec,
                 Some(base.number),
+                base.this_update - DELTA_OVERLAP_SECS,
             )
         }
     };
-    let entries = list.len() as i64;
-    let der = crl::build_from(&issuer, &spec, list).map_err(|e| PublishError::Ca(e.to_string()))?;
+    // Count first so the CRL buffer is allocated once at its final size.
+    let expected: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM certificates WHERE ca_id = $1 AND status = 'revoked'",
+    )
+    .bind(ca_id.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    let sized = if kind == CrlKind::Full {
+        expected as usize
+    } else {
+        0
+    };
+    let mut w = CrlWriter::new(&issuer, &spec, sized);
+    match kind {
+        CrlKind::Full => stream_into(&mut w, &mut tx, FULL_SQL, ca_id, since, None).await?,
+        CrlKind::Delta => {
+            stream_into(&mut w, &mut tx, DELTA_SQL, ca_id, since, None).await?;
+            stream_into(
+                &mut w,
+                &mut tx,
+                LIFTED_SQL,
+                ca_id,
+                since,
+                Some(REMOVE_FROM_CRL),
+            )
+            .await?;
+        }
+    }
+    let entries = w.len() as i64;
+    let der = w.finish().map_err(|e| PublishError::Ca(e.to_string()))?;
     let row = CrlRow {
         ca_id: ca_id.to_string(),
         number,
@@ -194,7 +219,7 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
 pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
     let rc = &app.config.revocation;
     let t = now();
-    let full = crls::latest(&app.store.read, ca_id, "full").await?;
+    let full = crls::latest_meta(&app.store.read, ca_id, "full").await?;
     let full_due = full.as_ref().is_none_or(|f| {
         t - f.this_update >= rc.crl_full_interval_secs
             || f.next_update - t <= rc.crl_full_interval_secs
@@ -204,7 +229,7 @@ pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
     } else {
         full.map(|f| f.number).unwrap_or(0)
     };
-    let delta = crls::latest(&app.store.read, ca_id, "delta").await?;
+    let delta = crls::latest_meta(&app.store.read, ca_id, "delta").await?;
     let delta_due = delta.as_ref().is_none_or(|d| {
         d.base_number != Some(full_number)
             || t - d.this_update >= rc.delta_interval_secs

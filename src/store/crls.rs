@@ -16,6 +16,29 @@ pub struct CrlRow {
     pub der: Vec<u8>,
 }
 
+/// What the scheduler needs to know of a CRL, without its (possibly huge) DER.
+#[derive(Debug, Clone, FromRow)]
+pub struct CrlMeta {
+    pub number: i64,
+    pub base_number: Option<i64>,
+    pub this_update: i64,
+    pub next_update: i64,
+}
+
+pub async fn latest_meta<'e>(
+    db: impl Executor<'e, Database = Any>,
+    ca_id: &str,
+    kind: &str,
+) -> Result<Option<CrlMeta>> {
+    Ok(sqlx::query_as(
+        "SELECT number, base_number, this_update, next_update FROM crls WHERE ca_id = $1 AND kind = $2 ORDER BY number DESC LIMIT 1",
+    )
+    .bind(ca_id.to_string())
+    .bind(kind.to_string())
+    .fetch_optional(db)
+    .await?)
+}
+
 /// The newest CRL of a kind ("full" or "delta") for a CA.
 pub async fn latest<'e>(
     db: impl Executor<'e, Database = Any>,
@@ -44,7 +67,7 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CrlRow) -> Re
     .bind(r.this_update)
     .bind(r.next_update)
     .bind(r.entries)
-    .bind(r.der.clone())
+    .bind(r.der.as_slice())
     .execute(db)
     .await?;
     Ok(())

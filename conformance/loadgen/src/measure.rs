@@ -1,0 +1,146 @@
+//! In-process measurements against a real data dir and store.
+
+use std::path::Path;
+use std::time::Instant;
+
+use signet::bootstrap::{self, InitOptions};
+use signet::ca_registry::CaRegistry;
+use signet::config::Config;
+use signet::revocation::crl::{self, CrlKind};
+use signet::server::base_url;
+use signet::store::now;
+
+async fn open(data_dir: &Path) -> anyhow::Result<signet::AppState> {
+    let cfg = Config::load(Some(data_dir), None)?;
+    let https = base_url("https", &cfg.public_url, cfg.listen);
+    let http = base_url("http", &cfg.public_http_url, cfg.http_listen);
+    bootstrap::start(cfg, &InitOptions::default(), https, http).await
+}
+
+/// Peak resident set size of this process, from /proc (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// User + system CPU seconds of this process.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub async fn seed_revoked(data_dir: &Path, count: u64) -> anyhow::Result<()> {
+    let app = open(data_dir).await?;
+    let ca = CaRegistry::default_id(&app.store).await?;
+    let t = now();
+    let start = Instant::now();
+    const BATCH: u64 = 500;
+    let mut done = 0;
+    while done < count {
+        let n = BATCH.min(count - done);
+        let mut sql = String::from(
+            "INSERT INTO certificates (id, ca_id, serial, status, subject, sans, not_before, not_after, key_type, public_key, plan, \
+             channel, requested_by, revoked_at, revocation_reason, created_at, updated_at) VALUES ",
+        );
+        for i in 0..n {
+            let k = done + i;
+            let serial = signet_ca::serial::to_hex(&signet_ca::serial::random()?);
+            let reason = [0, 1, 4, 5][(k % 4) as usize];
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "('seed{k:012}','{ca}','{serial}','revoked','CN=seed{k}','[]',{nb},{na},'ec-p256',X'00','{{}}','api','bench',{ra},{reason},{t},{t})",
+                nb = t - 86400,
+                na = t + 86400 * 90,
+                ra = t - (k % 86400) as i64,
+            ));
+        }
+        let mut tx = app.store.write.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        done += n;
+    }
+    println!(
+        "seeded {count} revoked certificates in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub async fn crl(data_dir: &Path) -> anyhow::Result<()> {
+    let app = open(data_dir).await?;
+    let ca = CaRegistry::default_id(&app.store).await?;
+    let rss_before = peak_rss_mib();
+    let start = Instant::now();
+    let row = crl::publish(&app, &ca, CrlKind::Full).await?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({"entries": row.entries, "crl_bytes": row.der.len(), "seconds": secs, "peak_rss_mib_before": rss_before, "peak_rss_mib": peak_rss_mib()})
+    );
+    Ok(())
+}
+
+pub async fn ocsp(data_dir: &Path, count: u64) -> anyhow::Result<()> {
+    use openssl::hash::MessageDigest;
+    let app = open(data_dir).await?;
+    let ca = CaRegistry::default_id(&app.store).await?;
+    let issuer = app.cas.get(&app.store, &app.master_key, &ca).await?;
+    // One real request for a revoked serial of this CA, built by openssl.
+    let serial: String = sqlx::query_scalar(
+        "SELECT serial FROM certificates WHERE ca_id = $1 AND der IS NOT NULL LIMIT 1",
+    )
+    .bind(ca.clone())
+    .fetch_one(&app.store.read)
+    .await?;
+    let mut req = openssl::ocsp::OcspRequest::new()?;
+    // OcspCertId::from_cert needs a subject certificate: use the stored leaf.
+    let der: Vec<u8> = sqlx::query_scalar("SELECT der FROM certificates WHERE serial = $1")
+        .bind(serial)
+        .fetch_one(&app.store.read)
+        .await?;
+    let leaf = openssl::x509::X509::from_der(&der)?;
+    req.add_id(openssl::ocsp::OcspCertId::from_cert(
+        MessageDigest::sha1(),
+        &leaf,
+        &issuer.cert,
+    )?)?;
+    let body = req.to_der()?;
+    // Warm the caches (CA key, issuer-hash index).
+    signet::revocation::ocsp::respond(&app, &body).await;
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    for _ in 0..count {
+        let r = signet::revocation::ocsp::respond(&app, &body).await;
+        assert!(r.len() > 100, "an error status instead of a response");
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    println!(
+        "{}",
+        serde_json::json!({"responses": count, "wall_seconds": wall, "cpu_seconds": cpu, "cpu_ms_per_response": cpu * 1000.0 / count as f64, "responses_per_second_one_task": count as f64 / wall})
+    );
+    Ok(())
+}
