@@ -32,6 +32,10 @@ impl App {
     pub fn crl_url(&self, ca_id: &str) -> String {
         format!("{}/crl/{ca_id}.crl", self.http_url)
     }
+    /// The CRL of one shard, when `revocation.crl_shards` > 1.
+    pub fn crl_shard_url(&self, ca_id: &str, shard: i64) -> String {
+        format!("{}/crl/{ca_id}/{shard}.crl", self.http_url)
+    }
     pub fn ocsp_url(&self) -> String {
         format!("{}/ocsp", self.http_url)
     }

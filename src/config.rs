@@ -100,6 +100,10 @@ pub struct RevocationConfig {
     pub ocsp_validity_secs: i64,
     /// How often the publisher checks whether a CRL is due.
     pub check_interval_secs: u64,
+    /// Partition each CA's revocations into this many CRLs (by serial), each
+    /// with an Issuing Distribution Point; certificates name their shard's
+    /// CRL. 1 means no sharding. The complete CRL is published either way.
+    pub crl_shards: u32,
 }
 
 impl Default for RevocationConfig {
@@ -111,6 +115,7 @@ impl Default for RevocationConfig {
             delta_validity_secs: 3600,
             ocsp_validity_secs: 3600,
             check_interval_secs: 60,
+            crl_shards: 1,
         }
     }
 }
@@ -271,6 +276,9 @@ impl Config {
                 "invalid configuration: revocation.*_validity_secs must exceed the matching interval, or CRLs lapse"
             );
         }
+        if !(1..=1024).contains(&r.crl_shards) {
+            anyhow::bail!("invalid configuration: revocation.crl_shards must be 1..=1024");
+        }
         if r.crl_full_interval_secs <= 0
             || r.delta_interval_secs <= 0
             || r.ocsp_validity_secs <= 0
@@ -422,6 +430,7 @@ delta_interval_secs = 900      # a delta CRL every 15 min
 delta_validity_secs = 3600
 ocsp_validity_secs = 3600      # OCSP nextUpdate and cache lifetime
 check_interval_secs = 60
+crl_shards = 1                 # >1: partition CRLs by serial (Issuing Distribution Point)
 
 [acme.validation.hosts]        # name or "*.suffix" -> IP, consulted before DNS
 # "*.example.test" = "127.0.0.1"

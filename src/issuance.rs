@@ -183,6 +183,18 @@ fn key_info_of(kt: KeyType) -> KeyInfo {
     }
 }
 
+/// Fix a certificate's CRL shard from its serial, and point its CRLDP at
+/// that shard's CRL. None when CRLs are not sharded.
+fn assign_shard(app: &App, plan: &mut CertPlan, ca_id: &str, serial: &[u8]) -> Option<i64> {
+    let n = app.config.revocation.crl_shards;
+    if n <= 1 || serial.len() < 4 {
+        return None;
+    }
+    let shard = i64::from(u32::from_be_bytes([serial[0], serial[1], serial[2], serial[3]]) % n);
+    plan.crl_urls = vec![app.crl_shard_url(ca_id, shard)];
+    Some(shard)
+}
+
 /// Run the whole pipeline: returns the active certificate, or the pending row.
 pub async fn submit(app: &App, req: IssuanceRequest) -> Result<Outcome, IssueError> {
     let row = reserve(app, req).await?;
@@ -247,6 +259,7 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
         revoked_at: None,
         revocation_reason: None,
         replaces_id: req.replaces_id.clone(),
+        crl_shard: None,
         created_at: t,
         updated_at: t,
     };
@@ -254,7 +267,11 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
     // constraint is the real guarantee: retry on conflict.
     for attempt in 0.. {
         if !pending {
-            row.serial = Some(serial::to_hex(&serial::random()?));
+            let serial_bytes = serial::random()?;
+            let mut plan = resolved.plan.clone();
+            row.crl_shard = assign_shard(app, &mut plan, &row.ca_id, &serial_bytes);
+            row.plan = serde_json::to_string(&plan).map_err(StoreError::from)?;
+            row.serial = Some(serial::to_hex(&serial_bytes));
         }
         let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
         match certs::insert(&mut *tx, &row).await {
@@ -408,8 +425,10 @@ pub async fn approve(
     plan.not_before += shift;
     let ca = cas::get(&mut *tx, &row.ca_id).await?;
     plan.not_after = (plan.not_after + shift).min(ca.not_after);
+    let serial_bytes = serial::random()?;
+    let shard = assign_shard(app, &mut plan, &row.ca_id, &serial_bytes);
     let plan_json = serde_json::to_string(&plan).map_err(StoreError::from)?;
-    let serial_hex = serial::to_hex(&serial::random()?);
+    let serial_hex = serial::to_hex(&serial_bytes);
     certs::reserve_pending(
         &mut *tx,
         cert_id,
@@ -417,6 +436,7 @@ pub async fn approve(
         &plan_json,
         plan.not_before,
         plan.not_after,
+        shard,
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -22,8 +22,13 @@ pub struct Entry<'a> {
 }
 
 pub enum Kind {
-    /// A full CRL, optionally pointing at where its deltas are (freshestCRL).
-    Full { freshest_url: Option<String> },
+    /// A full CRL, optionally pointing at where its deltas are (freshestCRL),
+    /// and optionally one shard of a partitioned CRL (Issuing Distribution
+    /// Point: this URL, user certificates only).
+    Full {
+        freshest_url: Option<String>,
+        idp_url: Option<String>,
+    },
     /// A delta against the full CRL with number `base`.
     Delta { base: u64 },
 }
@@ -228,9 +233,19 @@ impl<'a> CrlWriter<'a> {
         ));
         match &spec.kind {
             Kind::Full {
-                freshest_url: Some(u),
-            } => exts.extend(der::extension("2.5.29.46", false, &distribution_points(u))),
-            Kind::Full { freshest_url: None } => {}
+                freshest_url,
+                idp_url,
+            } => {
+                if let Some(u) = freshest_url {
+                    exts.extend(der::extension("2.5.29.46", false, &distribution_points(u)));
+                }
+                if let Some(u) = idp_url {
+                    // IssuingDistributionPoint { distributionPoint [0] { fullName [0] { URI } }, onlyContainsUserCerts [1] TRUE }
+                    let dp = der::wrap(0xa0, &der::wrap(0xa0, &der::wrap(0x86, u.as_bytes())));
+                    let idp = der::seq(&[dp, vec![0x81, 0x01, 0xff]].concat());
+                    exts.extend(der::extension("2.5.29.28", true, &idp));
+                }
+            }
             Kind::Delta { base } => {
                 exts.extend(der::extension("2.5.29.27", true, &der::small_int(*base)))
             }

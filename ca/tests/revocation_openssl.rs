@@ -93,7 +93,10 @@ fn full_and_delta_crls_are_accepted_by_openssl() {
                 number: 1,
                 this_update: now() - 10,
                 next_update: now() + 3600,
-                kind: Kind::Full { freshest_url: None },
+                kind: Kind::Full {
+                    freshest_url: None,
+                    idp_url: None,
+                },
             },
             vec![],
         )
@@ -106,6 +109,7 @@ fn full_and_delta_crls_are_accepted_by_openssl() {
                 next_update: now() + 3600,
                 kind: Kind::Full {
                     freshest_url: Some("http://ca.test/crl/i/delta.crl".into()),
+                    idp_url: None,
                 },
             },
             vec![Entry {
@@ -199,7 +203,10 @@ fn full_and_delta_crls_are_accepted_by_openssl() {
                 number: 9,
                 this_update: now(),
                 next_update: now() + 60,
-                kind: Kind::Full { freshest_url: None },
+                kind: Kind::Full {
+                    freshest_url: None,
+                    idp_url: None,
+                },
             },
             vec![],
         )

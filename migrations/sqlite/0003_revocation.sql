@@ -7,11 +7,15 @@ CREATE TABLE crls (
     this_update BIGINT NOT NULL,
     next_update BIGINT NOT NULL,
     entries BIGINT NOT NULL,
+    -- Shard number for partitioned CRLs (Issuing Distribution Point); NULL for the complete CRL.
+    shard BIGINT,
     der BLOB NOT NULL,
     PRIMARY KEY (ca_id, number)
 );
-CREATE INDEX crls_latest ON crls (ca_id, kind, number);
+CREATE INDEX crls_latest ON crls (ca_id, kind, shard, number);
 
 -- When a certificateHold was lifted: the next delta lists it as removeFromCRL.
 ALTER TABLE certificates ADD COLUMN unrevoked_at BIGINT;
+-- The CRL shard named in the certificate's CRLDP, fixed at issuance.
+ALTER TABLE certificates ADD COLUMN crl_shard BIGINT;
 CREATE INDEX certificates_revoked ON certificates (ca_id, status, revoked_at);

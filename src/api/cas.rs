@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::json::ApiJson;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::revocation::crl::{self, CrlKind};
@@ -54,10 +55,10 @@ async fn regenerate(
     State(app): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    body: Option<Json<Regenerate>>,
+    ApiJson(body): ApiJson<Regenerate>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     p.require("ca:admin")?;
-    let kind = body.map(|b| b.kind).unwrap_or(CrlKind::Full);
+    let kind = body.kind;
     let ca = cas::find(&app.store.read, &id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("CA"),
         other => other.into(),

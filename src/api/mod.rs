@@ -3,11 +3,15 @@
 
 pub mod auth;
 mod cas;
+mod certificates;
+pub mod json;
 
 use axum::Router;
 
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(cas::routes())
+    Router::new()
+        .merge(cas::routes())
+        .merge(certificates::routes())
 }

@@ -74,12 +74,14 @@ async fn stream_into(
     sql: &'static str,
     ca_id: &str,
     since: i64,
+    shard: Option<i64>,
     forced_reason: Option<u8>,
 ) -> Result<(), PublishError> {
-    let mut rows = sqlx::query(sql)
-        .bind(ca_id.to_string())
-        .bind(since)
-        .fetch(conn);
+    let mut q = sqlx::query(sql).bind(ca_id.to_string()).bind(since);
+    if let Some(s) = shard {
+        q = q.bind(s);
+    }
+    let mut rows = q.fetch(conn);
     let mut buf = [0u8; 32];
     while let Some(r) = rows.try_next().await? {
         let serial = serial_bytes(r.try_get::<&str, _>(0)?, &mut buf)?;
@@ -99,20 +101,36 @@ async fn stream_into(
 // its revocation.
 const FULL_SQL: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
      WHERE ca_id = $1 AND status = 'revoked' AND (not_after >= $2 OR revoked_at >= $2)";
+const SHARD_SQL: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+     WHERE ca_id = $1 AND status = 'revoked' AND (not_after >= $2 OR revoked_at >= $2) AND crl_shard = $3";
 const DELTA_SQL: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
      WHERE ca_id = $1 AND status = 'revoked' AND revoked_at >= $2";
 const LIFTED_SQL: &str = "SELECT serial, unrevoked_at, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM certificates \
      WHERE ca_id = $1 AND status = 'active' AND unrevoked_at >= $2";
 
-/// Publish a new CRL of `kind` for a CA. A delta needs a full CRL to be
-/// based on, so the first delta of a CA publishes a full CRL first.
+/// Publish a new complete CRL of `kind` for a CA.
 pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, PublishError> {
+    publish_scoped(app, ca_id, kind, None).await
+}
+
+/// Publish a CRL: the complete one (`shard` None), or the full CRL of one
+/// shard. A delta needs a full CRL to be based on, so the first delta of a
+/// CA publishes a full CRL first. Shards have no deltas.
+pub async fn publish_scoped(
+    app: &App,
+    ca_id: &str,
+    kind: CrlKind,
+    shard: Option<i64>,
+) -> Result<CrlRow, PublishError> {
+    if shard.is_some() && kind == CrlKind::Delta {
+        return Err(PublishError::Ca("sharded CRLs have no deltas".into()));
+    }
     let issuer = app
         .cas
         .get(&app.store, &app.master_key, ca_id)
         .await
         .map_err(|e| PublishError::Ca(e.to_string()))?;
-    let base = crls::latest_meta(&app.store.read, ca_id, "full").await?;
+    let base = crls::latest_meta(&app.store.read, ca_id, "full", shard).await?;
     let base = match (kind, base) {
         (CrlKind::Delta, None) => {
             let f = Box::pin(publish(app, ca_id, CrlKind::Full)).await?;
@@ -133,8 +151,15 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
     let (spec, base_number, since) = match kind {
         CrlKind::Full => {
             let since = base.as_ref().map(|b| b.this_update).unwrap_or(0);
-            let kind = Kind::Full {
-                freshest_url: Some(delta_url(app, ca_id)),
+            let kind = match shard {
+                None => Kind::Full {
+                    freshest_url: Some(delta_url(app, ca_id)),
+                    idp_url: None,
+                },
+                Some(s) => Kind::Full {
+                    freshest_url: None,
+                    idp_url: Some(app.crl_shard_url(ca_id, s)),
+                },
             };
             let spec = CrlSpec {
                 number: number as u64,
@@ -164,9 +189,10 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
     };
     // Count first so the CRL buffer is allocated once at its final size.
     let expected: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM certificates WHERE ca_id = $1 AND status = 'revoked'",
+        "SELECT COUNT(*) FROM certificates WHERE ca_id = $1 AND status = 'revoked' AND COALESCE(crl_shard, -1) = COALESCE($2, crl_shard, -1)",
     )
     .bind(ca_id.to_string())
+    .bind(shard)
     .fetch_one(&mut *tx)
     .await?;
     let sized = if kind == CrlKind::Full {
@@ -175,16 +201,22 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
         0
     };
     let mut w = CrlWriter::new(&issuer, &spec, sized);
-    match kind {
-        CrlKind::Full => stream_into(&mut w, &mut tx, FULL_SQL, ca_id, since, None).await?,
-        CrlKind::Delta => {
-            stream_into(&mut w, &mut tx, DELTA_SQL, ca_id, since, None).await?;
+    match (kind, shard) {
+        (CrlKind::Full, None) => {
+            stream_into(&mut w, &mut tx, FULL_SQL, ca_id, since, None, None).await?
+        }
+        (CrlKind::Full, Some(_)) => {
+            stream_into(&mut w, &mut tx, SHARD_SQL, ca_id, since, shard, None).await?
+        }
+        (CrlKind::Delta, _) => {
+            stream_into(&mut w, &mut tx, DELTA_SQL, ca_id, since, None, None).await?;
             stream_into(
                 &mut w,
                 &mut tx,
                 LIFTED_SQL,
                 ca_id,
                 since,
+                None,
                 Some(REMOVE_FROM_CRL),
             )
             .await?;
@@ -200,6 +232,7 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
         this_update,
         next_update: spec.next_update,
         entries,
+        shard,
         der,
     };
     crls::insert(&mut *tx, &row).await?;
@@ -208,6 +241,7 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
         ca = ca_id,
         number,
         kind = kind.as_str(),
+        shard,
         entries,
         "published CRL"
     );
@@ -219,7 +253,7 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
 pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
     let rc = &app.config.revocation;
     let t = now();
-    let full = crls::latest_meta(&app.store.read, ca_id, "full").await?;
+    let full = crls::latest_meta(&app.store.read, ca_id, "full", None).await?;
     let full_due = full.as_ref().is_none_or(|f| {
         t - f.this_update >= rc.crl_full_interval_secs
             || f.next_update - t <= rc.crl_full_interval_secs
@@ -229,7 +263,7 @@ pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
     } else {
         full.map(|f| f.number).unwrap_or(0)
     };
-    let delta = crls::latest_meta(&app.store.read, ca_id, "delta").await?;
+    let delta = crls::latest_meta(&app.store.read, ca_id, "delta", None).await?;
     let delta_due = delta.as_ref().is_none_or(|d| {
         d.base_number != Some(full_number)
             || t - d.this_update >= rc.delta_interval_secs
@@ -237,6 +271,16 @@ pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
     });
     if delta_due {
         publish(app, ca_id, CrlKind::Delta).await?;
+    }
+    let shards = app.config.revocation.crl_shards;
+    for s in (0..i64::from(shards)).filter(|_| shards > 1) {
+        let last = crls::latest_meta(&app.store.read, ca_id, "full", Some(s)).await?;
+        if last.is_none_or(|f| {
+            t - f.this_update >= rc.crl_full_interval_secs
+                || f.next_update - t <= rc.crl_full_interval_secs
+        }) {
+            publish_scoped(app, ca_id, CrlKind::Full, Some(s)).await?;
+        }
     }
     Ok(())
 }

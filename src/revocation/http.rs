@@ -18,7 +18,7 @@ use crate::store::{StoreError, cas, now};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/crl/{file}", get(full_crl))
-        .route("/crl/{ca}/delta.crl", get(delta_crl))
+        .route("/crl/{ca}/{file}", get(delta_or_shard_crl))
         .route("/ocsp", post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
 }
@@ -48,22 +48,33 @@ fn parse_http_date(s: &str) -> Option<i64> {
         .map(|d| d.assume_utc().unix_timestamp())
 }
 
-/// The newest CRL of a kind, publishing one if none exists yet.
+/// The newest complete CRL of a kind, publishing one if none exists yet.
 pub async fn current(app: &AppState, ca: &str, kind: CrlKind) -> Result<CrlRow, ApiError> {
+    current_scoped(app, ca, kind, None).await
+}
+
+async fn current_scoped(
+    app: &AppState,
+    ca: &str,
+    kind: CrlKind,
+    shard: Option<i64>,
+) -> Result<CrlRow, ApiError> {
     let ca = cas::find(&app.store.read, ca).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("CA"),
         other => other.into(),
     })?;
-    if let Some(c) = crls::latest(&app.store.read, &ca.id, kind.as_str()).await? {
+    if let Some(c) = crls::latest(&app.store.read, &ca.id, kind.as_str(), shard).await? {
         return Ok(c);
     }
-    crl::publish(app, &ca.id, kind).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "crl_unavailable",
-            e.to_string(),
-        )
-    })
+    crl::publish_scoped(app, &ca.id, kind, shard)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "crl_unavailable",
+                e.to_string(),
+            )
+        })
 }
 
 /// DER (`application/pkix-crl`) or PEM, with Last-Modified/If-Modified-Since
@@ -133,18 +144,28 @@ async fn full_crl(
     Ok(crl_response(&c, pem, &headers))
 }
 
-async fn delta_crl(
+/// `/crl/{ca}/delta.crl`, or `/crl/{ca}/{n}.crl` for shard n.
+async fn delta_or_shard_crl(
     State(app): State<AppState>,
-    Path(ca): Path<String>,
+    Path((ca, file)): Path<(String, String)>,
     Query(f): Query<Format>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = current(&app, &ca, CrlKind::Delta).await?;
-    Ok(crl_response(
-        &c,
-        f.format.as_deref() == Some("pem"),
-        &headers,
-    ))
+    let pem = f.format.as_deref() == Some("pem");
+    let c = if file == "delta.crl" {
+        current(&app, &ca, CrlKind::Delta).await?
+    } else {
+        let shard = file
+            .strip_suffix(".crl")
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| {
+                (0..i64::from(app.config.revocation.crl_shards)).contains(n)
+                    && app.config.revocation.crl_shards > 1
+            })
+            .ok_or_else(|| ApiError::not_found("CRL (delta.crl or a shard number)"))?;
+        current_scoped(&app, &ca, CrlKind::Full, Some(shard)).await?
+    };
+    Ok(crl_response(&c, pem, &headers))
 }
 
 fn ocsp_reply(app: &AppState, der: Vec<u8>) -> Response {

@@ -39,13 +39,14 @@ pub struct CertRow {
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<i64>,
     pub replaces_id: Option<String>,
+    pub crl_shard: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLS: &str = "id, ca_id, serial, status, subject, common_name, sans, not_before, not_after, \
     key_type, public_key, csr, plan, der, fingerprint, key_sealed, template_id, project_id, channel, \
-    requested_by, approvals_required, failure, revoked_at, revocation_reason, replaces_id, created_at, updated_at";
+    requested_by, approvals_required, failure, revoked_at, revocation_reason, replaces_id, crl_shard, created_at, updated_at";
 
 /// Insert a new row (pending_approval with no serial, or issuing with a
 /// reserved serial). A serial collision surfaces as `StoreError::Conflict`.
@@ -53,8 +54,8 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CertRow) -> R
     sqlx::query(
         "INSERT INTO certificates (id, ca_id, serial, status, subject, common_name, sans, not_before, \
          not_after, key_type, public_key, csr, plan, key_sealed, template_id, project_id, channel, \
-         requested_by, approvals_required, replaces_id, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21)",
+         requested_by, approvals_required, replaces_id, crl_shard, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$22)",
     )
     .bind(r.id.clone())
     .bind(r.ca_id.clone())
@@ -76,6 +77,7 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CertRow) -> R
     .bind(r.requested_by.clone())
     .bind(r.approvals_required)
     .bind(r.replaces_id.clone())
+    .bind(r.crl_shard)
     .bind(r.created_at)
     .execute(db)
     .await?;
@@ -125,6 +127,7 @@ pub async fn count<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64> {
 
 /// pending_approval → issuing with a reserved serial and a refreshed plan.
 /// Only succeeds from pending_approval, so two approvers racing cannot both move it.
+#[allow(clippy::too_many_arguments)] // one column each, all set together
 pub async fn reserve_pending<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,
@@ -132,10 +135,11 @@ pub async fn reserve_pending<'e>(
     plan: &str,
     not_before: i64,
     not_after: i64,
+    crl_shard: Option<i64>,
 ) -> Result<()> {
     let done = sqlx::query(
         "UPDATE certificates SET status = $1, serial = $2, plan = $3, not_before = $4, not_after = $5, \
-         updated_at = $6 WHERE id = $7 AND status = $8",
+         updated_at = $6, crl_shard = $7 WHERE id = $8 AND status = $9",
     )
     .bind(ISSUING)
     .bind(serial.to_string())
@@ -143,6 +147,7 @@ pub async fn reserve_pending<'e>(
     .bind(not_before)
     .bind(not_after)
     .bind(now())
+    .bind(crl_shard)
     .bind(id.to_string())
     .bind(PENDING_APPROVAL)
     .execute(db)

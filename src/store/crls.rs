@@ -13,6 +13,7 @@ pub struct CrlRow {
     pub this_update: i64,
     pub next_update: i64,
     pub entries: i64,
+    pub shard: Option<i64>,
     pub der: Vec<u8>,
 }
 
@@ -25,16 +26,20 @@ pub struct CrlMeta {
     pub next_update: i64,
 }
 
+/// `shard` None is the complete CRL.
 pub async fn latest_meta<'e>(
     db: impl Executor<'e, Database = Any>,
     ca_id: &str,
     kind: &str,
+    shard: Option<i64>,
 ) -> Result<Option<CrlMeta>> {
     Ok(sqlx::query_as(
-        "SELECT number, base_number, this_update, next_update FROM crls WHERE ca_id = $1 AND kind = $2 ORDER BY number DESC LIMIT 1",
+        "SELECT number, base_number, this_update, next_update FROM crls WHERE ca_id = $1 AND kind = $2 AND COALESCE(shard, -1) = $3 \
+         ORDER BY number DESC LIMIT 1",
     )
     .bind(ca_id.to_string())
     .bind(kind.to_string())
+    .bind(shard.unwrap_or(-1))
     .fetch_optional(db)
     .await?)
 }
@@ -44,21 +49,23 @@ pub async fn latest<'e>(
     db: impl Executor<'e, Database = Any>,
     ca_id: &str,
     kind: &str,
+    shard: Option<i64>,
 ) -> Result<Option<CrlRow>> {
     Ok(sqlx::query_as(
-        "SELECT ca_id, number, kind, base_number, this_update, next_update, entries, der FROM crls \
-         WHERE ca_id = $1 AND kind = $2 ORDER BY number DESC LIMIT 1",
+        "SELECT ca_id, number, kind, base_number, this_update, next_update, entries, shard, der FROM crls \
+         WHERE ca_id = $1 AND kind = $2 AND COALESCE(shard, -1) = $3 ORDER BY number DESC LIMIT 1",
     )
     .bind(ca_id.to_string())
     .bind(kind.to_string())
+    .bind(shard.unwrap_or(-1))
     .fetch_optional(db)
     .await?)
 }
 
 pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CrlRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO crls (ca_id, number, kind, base_number, this_update, next_update, entries, der) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        "INSERT INTO crls (ca_id, number, kind, base_number, this_update, next_update, entries, shard, der) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
     )
     .bind(r.ca_id.clone())
     .bind(r.number)
@@ -67,6 +74,7 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CrlRow) -> Re
     .bind(r.this_update)
     .bind(r.next_update)
     .bind(r.entries)
+    .bind(r.shard)
     .bind(r.der.as_slice())
     .execute(db)
     .await?;

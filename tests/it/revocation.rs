@@ -519,3 +519,273 @@ async fn acme_revocation_reaches_crl_and_ocsp() {
     );
     env.t.stop().await;
 }
+
+#[tokio::test]
+async fn sharded_crls_partition_by_serial_with_idp() {
+    let t = spawn_app_with(|c| c.revocation.crl_shards = 4).await;
+    let ca = signet::ca_registry::CaRegistry::default_id(&t.app.store)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(t.dir.join("root.pem"), d.join("root.pem")).unwrap();
+    std::fs::copy(t.dir.join("ca-chain.pem"), d.join("chain.pem")).unwrap();
+    let mut seen_shards = std::collections::HashSet::new();
+    for i in 0..12 {
+        let row = issue(&t, &format!("s{i}.example.test")).await;
+        let shard = row.crl_shard.expect("sharded");
+        seen_shards.insert(shard);
+        revocation::revoke(&t.app, &row, 1, "test").await.unwrap();
+        // The certificate names its shard's CRL.
+        let cert = X509::from_der(row.der.as_ref().unwrap()).unwrap();
+        std::fs::write(d.join("leaf.pem"), cert.to_pem().unwrap()).unwrap();
+        let (_, text) = openssl(
+            d,
+            &[
+                "x509",
+                "-in",
+                "leaf.pem",
+                "-noout",
+                "-ext",
+                "crlDistributionPoints",
+            ],
+        );
+        let url = format!("{}/crl/{ca}/{shard}.crl", t.http_url);
+        assert!(text.contains(&url), "{text}");
+        // That shard's CRL lists it, with an IDP naming the same URL; openssl rejects the certificate.
+        signet::revocation::crl::publish_scoped(
+            &t.app,
+            &ca,
+            signet::revocation::crl::CrlKind::Full,
+            Some(shard),
+        )
+        .await
+        .unwrap();
+        let der = fetch(&url).await;
+        std::fs::write(d.join("shard.crl"), &der).unwrap();
+        let (_, crl_text) = openssl(
+            d,
+            &[
+                "crl",
+                "-inform",
+                "DER",
+                "-in",
+                "shard.crl",
+                "-noout",
+                "-text",
+            ],
+        );
+        assert!(
+            crl_text.contains("Issuing Distribution Point: critical") && crl_text.contains(&url),
+            "{crl_text}"
+        );
+        assert!(crl_text.contains(&serial_upper(&row)));
+        write_pem_crl(d, "crl.pem", &der);
+        let (ok, out) = openssl(
+            d,
+            &[
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "chain.pem",
+                "-CRLfile",
+                "crl.pem",
+                "leaf.pem",
+            ],
+        );
+        assert!(!ok && out.contains("certificate revoked"), "{out}");
+        // Other shards do not carry it.
+        let other = (shard + 1) % 4;
+        signet::revocation::crl::publish_scoped(
+            &t.app,
+            &ca,
+            signet::revocation::crl::CrlKind::Full,
+            Some(other),
+        )
+        .await
+        .unwrap();
+        let other_der = fetch(&format!("{}/crl/{ca}/{other}.crl", t.http_url)).await;
+        let other_crl = openssl::x509::X509Crl::from_der(&other_der).unwrap();
+        assert!(!matches!(
+            other_crl.get_by_serial(cert.serial_number()),
+            openssl::x509::CrlStatus::Revoked(_)
+        ));
+    }
+    assert!(
+        seen_shards.len() > 1,
+        "serials spread over shards: {seen_shards:?}"
+    );
+    // The complete CRL still lists everything, and unknown shard numbers are 404.
+    let full = regenerate(&t, &ca, "full").await;
+    assert_eq!(full["entries"], 12);
+    assert_eq!(
+        reqwest::get(format!("{}/crl/{ca}/9.crl", t.http_url))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn rest_revoke_hold_and_unrevoke_reach_ocsp() {
+    let t = spawn_app().await;
+    let row = issue(&t, "api.example.test").await;
+    let (_, operator) = signet::tokens::create(&t.app.store, "op", "operator", None, None)
+        .await
+        .unwrap();
+    let (_, requester) = signet::tokens::create(&t.app.store, "rq", "requester", None, None)
+        .await
+        .unwrap();
+    let url = |action: &str| format!("{}/api/v1/certificates/{}/{action}", t.https_url, row.id);
+    let post = |token: &str, action: &str, body: Value| {
+        t.client
+            .post(url(action))
+            .bearer_auth(token.to_string())
+            .json(&body)
+            .send()
+    };
+
+    let r = post(&requester, "revoke", json!({"reason": "keyCompromise"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = post(&operator, "revoke", json!({"reason": "whatever"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = t
+        .client
+        .post(url("revoke"))
+        .bearer_auth(&operator)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415, "JSON needs its content type");
+    let r = t
+        .client
+        .post(url("revoke"))
+        .bearer_auth(&operator)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "malformed_request"
+    );
+
+    // On hold, then lifted.
+    let r = post(&operator, "revoke", json!({"reason": 6}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            v["status"].as_str(),
+            v["revocation_reason"].as_str(),
+            v["validity_status"].as_str()
+        ),
+        (Some("revoked"), Some("certificateHold"), Some("revoked"))
+    );
+    let r = post(&operator, "unrevoke", json!({})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "active");
+
+    // Revoked for good, with an invalidity date; a second revocation is a conflict.
+    let r = post(
+        &operator,
+        "revoke",
+        json!({"reason": "keyCompromise", "invalidity_date": "2026-01-02T03:04:05Z"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(&operator, "revoke", json!({"reason": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "already_revoked"
+    );
+    let r = post(&operator, "unrevoke", json!({})).await.unwrap();
+    assert_eq!(r.status(), 409, "only a hold can be lifted");
+    let got: Value = t
+        .client
+        .get(format!("{}/api/v1/certificates/{}", t.https_url, row.id))
+        .bearer_auth(&requester)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["revocation_reason"], "keyCompromise");
+    let stored = signet::store::certificates::get(&t.app.store.read, &row.id)
+        .await
+        .unwrap();
+    assert_eq!(stored.revocation_reason, Some(1));
+
+    // OCSP sees it at once.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("leaf.pem"), der_to_pem(row.der.as_ref().unwrap())).unwrap();
+    std::fs::copy(t.dir.join("ca-chain.pem"), d.join("chain.pem")).unwrap();
+    std::fs::copy(t.dir.join("root.pem"), d.join("root.pem")).unwrap();
+    let issuer = X509::stack_from_pem(&std::fs::read(d.join("chain.pem")).unwrap())
+        .unwrap()
+        .remove(0);
+    std::fs::write(d.join("issuer.pem"), issuer.to_pem().unwrap()).unwrap();
+    let (ok, out) = openssl(
+        d,
+        &[
+            "ocsp",
+            "-issuer",
+            "issuer.pem",
+            "-cert",
+            "leaf.pem",
+            "-reqout",
+            "req.der",
+        ],
+    );
+    assert!(ok, "{out}");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/ocsp", t.http_url))
+        .header("content-type", "application/ocsp-request")
+        .body(std::fs::read(d.join("req.der")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(d.join("resp.der"), resp).unwrap();
+    let (ok, out) = openssl(
+        d,
+        &[
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-reqin",
+            "req.der",
+            "-verify_other",
+            "issuer.pem",
+            "-CAfile",
+            "root.pem",
+            "-resp_text",
+        ],
+    );
+    assert!(
+        ok && out.contains("Cert Status: revoked") && out.contains("keyCompromise"),
+        "{out}"
+    );
+    t.stop().await;
+}
