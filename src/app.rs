@@ -20,6 +20,7 @@ pub struct App {
     pub metrics: Metrics,
     pub validator: crate::acme::validate::Validator,
     pub auth_limiter: crate::api::auth::AuthLimiter,
+    pub nonces: crate::acme::nonce::Nonces,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
     pub https_url: String,
     /// Base URL of the plain-HTTP listener, used in CRLDP/AIA.

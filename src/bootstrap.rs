@@ -132,6 +132,7 @@ pub async fn start(
     let app = Arc::new(App {
         validator,
         auth_limiter: Default::default(),
+        nonces: crate::acme::nonce::Nonces::for_store(&store),
         config: cfg,
         store,
         master_key,

@@ -137,7 +137,7 @@ impl FromRequest<AppState> for Jws {
         // The nonce is checked before anything else that could be replayed.
         let nonce = str_field(&h, "nonce")
             .ok_or_else(|| Problem::bad_nonce("protected header has no nonce"))?;
-        if !db::consume_nonce(&app.store.write, nonce).await? {
+        if !app.nonces.consume(&app.store, nonce).await? {
             return Err(Problem::bad_nonce(
                 "nonce is unknown, expired or already used",
             ));

@@ -7,6 +7,7 @@ mod account;
 mod authz;
 mod cert;
 pub mod jws;
+pub mod nonce;
 mod order;
 pub mod problem;
 pub mod validate;
@@ -18,11 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use signet_ca::jose::b64;
 
 use crate::app::AppState;
 use crate::policy::{Channel, TemplateSpec};
-use crate::store::{acme as db, templates};
+use crate::store::templates;
 use problem::AcmeResult;
 
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -66,12 +66,9 @@ async fn replay_nonce(State(app): State<AppState>, req: Request, next: Next) -> 
 }
 
 async fn fresh_nonce(app: &AppState) -> AcmeResult<String> {
-    let mut raw = [0u8; 16];
-    openssl::rand::rand_bytes(&mut raw)
-        .map_err(|e| problem::Problem::server_internal(e.to_string()))?;
-    let n = b64(&raw);
-    db::insert_nonce(&app.store.write, &n, app.config.acme.nonce_lifetime_secs).await?;
-    Ok(n)
+    app.nonces
+        .issue(&app.store, app.config.acme.nonce_lifetime_secs)
+        .await
 }
 
 async fn new_nonce(req: Request) -> StatusCode {
@@ -157,15 +154,13 @@ pub(crate) fn rfc3339(t: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Purge expired nonces once a minute (on every replica; the DELETE is idempotent).
+/// Purge expired nonces once a minute (on every replica; idempotent).
 pub fn spawn_nonce_purger(app: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            if let Err(e) = db::purge_nonces(&app.store.write).await {
-                tracing::warn!(error = %e, "nonce purge failed");
-            }
+            app.nonces.purge(&app.store).await;
         }
     });
 }

@@ -4,6 +4,7 @@
 //! - `crl`: time one full CRL for the default CA, and report this process's peak RSS.
 //! - `ocsp`: answer N OCSP requests in-process and report CPU time per response.
 
+mod acme;
 mod measure;
 
 use std::path::PathBuf;
@@ -34,6 +35,38 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         count: u64,
     },
+    /// Full ACME flows against a directory (Signet or any other ACME server).
+    Acme {
+        #[arg(long)]
+        directory: String,
+        /// PEM bundle that signs the server's TLS certificate.
+        #[arg(long)]
+        ca_bundle: Option<PathBuf>,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// Stop after this many flows (default: only the duration limits).
+        #[arg(long, default_value_t = u64::MAX)]
+        count: u64,
+        /// Names per order are 1..=N, cycling.
+        #[arg(long, default_value_t = 3)]
+        names: usize,
+        /// Loopback port of our http-01 responder (the server must validate on it).
+        #[arg(long, default_value_t = 5402)]
+        http_port: u16,
+        /// Names are generated under this domain, which must resolve to 127.0.0.1 for the server.
+        #[arg(long, default_value = "load.example.test")]
+        domain: String,
+        /// The server's pid, to report its CPU seconds per flow from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, requires = "eab_hmac")]
+        eab_kid: Option<String>,
+        /// base64url HMAC key.
+        #[arg(long, requires = "eab_kid")]
+        eab_hmac: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -42,5 +75,40 @@ async fn main() -> anyhow::Result<()> {
         Cmd::SeedRevoked { data_dir, count } => measure::seed_revoked(&data_dir, count).await,
         Cmd::Crl { data_dir } => measure::crl(&data_dir).await,
         Cmd::Ocsp { data_dir, count } => measure::ocsp(&data_dir, count).await,
+        Cmd::Acme {
+            directory,
+            ca_bundle,
+            concurrency,
+            duration_secs,
+            count,
+            names,
+            http_port,
+            domain,
+            server_pid,
+            eab_kid,
+            eab_hmac,
+        } => {
+            let eab = match (eab_kid, eab_hmac) {
+                (Some(k), Some(h)) => Some((
+                    k,
+                    signet_ca::jose::b64_decode(&h)
+                        .map_err(|e| anyhow::anyhow!("eab hmac: {e}"))?,
+                )),
+                _ => None,
+            };
+            acme::run(acme::Options {
+                directory,
+                ca_bundle,
+                concurrency,
+                duration: std::time::Duration::from_secs(duration_secs),
+                max_flows: count,
+                names: names.max(1),
+                http_port,
+                domain,
+                server_pid,
+                eab,
+            })
+            .await
+        }
     }
 }
