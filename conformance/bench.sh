@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# All benchmarks, on this machine, in one run; rewrites the generated section
+# of BENCHMARKS.md. Not part of CI (it takes minutes); loadgen-smoke.sh is.
+#   DURATION=20 CONCURRENCY=16 bash conformance/bench.sh
+source "$(dirname "$0")/lib/common.sh"
+DURATION=${DURATION:-20}
+CONCURRENCY=${CONCURRENCY:-16}
+HTTP01_PORT=${HTTP01_PORT:-5602}
+OUT="$REPO/target/bench"
+mkdir -p "$OUT"
+(cd "$REPO" && cargo build --quiet --release -p signet --bin signet && cargo build --quiet --release -p signet-loadgen)
+SIGNET="$REPO/target/release/signet"
+LOADGEN="$REPO/target/release/signet-loadgen"
+export SIGNET_ACME__VALIDATION__HTTP01_PORT=$HTTP01_PORT
+export SIGNET_ACME__VALIDATION__HOSTS='*.load.example.test=127.0.0.1'
+export SIGNET_LOG__LEVEL=warn
+
+load() { # NAME DIRECTORY CA_BUNDLE PID
+  "$LOADGEN" acme --directory "$2" --ca-bundle "$3" --concurrency "$CONCURRENCY" --duration-secs "$DURATION" \
+    --http-port "$HTTP01_PORT" --server-pid "$4" >"$OUT/$1.json"
+  echo "  $1: $(python3 -c "import json;r=json.load(open('$OUT/$1.json'));print(f\"{r['flows_per_second']:.0f} flows/s, {r['server_cpu_ms_per_flow']:.2f} ms server CPU/flow\")")"
+}
+
+serve() { # DATA_DIR [extra args]: starts signet, sets DIRECTORY and SPID
+  local data=$1; shift
+  "$SIGNET" serve --data-dir "$data" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  SPID=$!
+  PIDS+=("$SPID")
+  for _ in $(seq 1 100); do grep -q '^acme directory' "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  DIRECTORY=$(awk '/^acme directory/ {print $3}' "$WORK/serve.out")
+}
+
+echo "== ACME flows: Signet (SQLite)"
+serve "$WORK/sqlite"
+load signet-sqlite "$DIRECTORY" "$WORK/sqlite/root.pem" "$SPID"
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+
+echo "== ACME flows: Pebble $(dpkg-query -W -f='${Version}' pebble 2>/dev/null)"
+P="$WORK/pebble"; mkdir -p "$P"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/key.pem" -out "$P/cert.pem" -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+cat >"$P/cfg.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
+ "certificate": "$P/cert.pem", "privateKey": "$P/key.pem", "httpPort": $HTTP01_PORT, "tlsPort": 5601,
+ "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+pebble-challtestsrv -dns01 127.0.0.1:8053 -http01 "" -https01 "" -tlsalpn01 "" -management 127.0.0.1:8055 \
+  -defaultIPv4 127.0.0.1 -defaultIPv6 "" >"$P/cts.log" 2>&1 &
+PIDS+=($!)
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 pebble -config "$P/cfg.json" -dnsserver 127.0.0.1:8053 >"$P/pebble.log" 2>&1 &
+PPID_=$!
+PIDS+=("$PPID_")
+sleep 2
+load pebble https://127.0.0.1:14000/dir "$P/cert.pem" "$PPID_"
+kill "$PPID_"
+
+echo "== ACME flows: Signet (PostgreSQL)"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGD=$(mktemp -d /tmp/signet-bench-pg.XXXXXX)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres "$PGD"
+as_pg "$PGBIN/initdb -D $PGD/data -A trust -U postgres" >/dev/null
+as_pg "$PGBIN/pg_ctl -D $PGD/data -l $PGD/log -w -o \"-k $PGD -c listen_addresses=127.0.0.1 -p 55433\" start" >/dev/null
+trap 'as_pg "$PGBIN/pg_ctl -D $PGD/data -m immediate stop" >/dev/null 2>&1; rm -rf "$PGD"; cleanup' EXIT
+serve "$WORK/pgdata" --database-url postgres://postgres@127.0.0.1:55433/postgres
+load signet-postgres "$DIRECTORY" "$WORK/pgdata/root.pem" "$SPID"
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+
+echo "== CRL generation"
+for n in 10000 100000 1000000; do
+  "$SIGNET" init --data-dir "$WORK/crl$n" >/dev/null
+  "$LOADGEN" seed-revoked --data-dir "$WORK/crl$n" --count "$n" >/dev/null
+  "$LOADGEN" crl --data-dir "$WORK/crl$n" >/dev/null  # first (cold) run
+  "$LOADGEN" crl --data-dir "$WORK/crl$n" >"$OUT/crl-$n.json"
+  echo "  $n: $(cat "$OUT/crl-$n.json")"
+done
+"$LOADGEN" ocsp --data-dir "$WORK/crl1000000" --count 20000 >"$OUT/ocsp.json"
+echo "  ocsp: $(cat "$OUT/ocsp.json")"
+
+echo "== start-up and idle RSS"
+"$SIGNET" init --data-dir "$WORK/idle" >/dev/null
+: >"$OUT/startup.txt"
+for _ in 1 2 3; do
+  s=$(date +%s%N)
+  "$SIGNET" serve --data-dir "$WORK/idle" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$WORK/idle.out" 2>/dev/null &
+  pid=$!
+  while ! grep -q '^admin token' "$WORK/idle.out" 2>/dev/null; do sleep 0.002; done
+  e=$(date +%s%N)
+  sleep 2
+  echo "$(( (e - s) / 1000000 )) $(awk '/VmRSS/ {print $2}' /proc/$pid/status)" >>"$OUT/startup.txt"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+python3 - "$OUT" "$REPO/BENCHMARKS.md" "$DURATION" "$CONCURRENCY" <<'PY'
+import json, sys, pathlib, platform, subprocess, datetime
+out, md, dur, conc = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+j = lambda n: json.loads((out / n).read_text())
+s, p, g = j("signet-sqlite.json"), j("pebble.json"), j("signet-postgres.json")
+cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/Model name: *//p'"], capture_output=True, text=True).stdout.strip()
+rows = []
+for name, r in [("Signet, SQLite", s), ("Signet, PostgreSQL", g), ("Pebble (in memory)", p)]:
+    f = r["steps"]["flow"]
+    rows.append(f"| {name} | {r['flows_per_second']:.0f} | {f['p50_ms']:.0f} / {f['p90_ms']:.0f} / {f['p99_ms']:.0f} | {r['server_cpu_ms_per_flow']:.2f} | {sum(r['errors'].values())} |")
+steps = "\n".join(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} | {v['p99_ms']:.1f} |" for k, v in s["steps"].items())
+crl = "\n".join(f"| {n:,} | {j(f'crl-{n}.json')['seconds']:.2f} s | {j(f'crl-{n}.json')['peak_rss_mib']:.0f} MiB | {j(f'crl-{n}.json')['crl_bytes']/1e6:.1f} MB |" for n in (10000, 100000, 1000000))
+o = j("ocsp.json")
+st = [l.split() for l in (out / "startup.txt").read_text().split("\n") if l.strip()]
+gen = f"""<!-- bench:begin (generated by conformance/bench.sh; edit outside these markers) -->
+Generated {datetime.date.today()} on {cpu}, {platform.machine()}, 2 vCPUs. Load: {conc} concurrent workers for {dur} s,
+each with its own ES256 account; 1–3 names per order; real http-01 served by the load generator; the load generator
+runs on the same 2 cores.
+
+| server | flows/s | flow p50 / p90 / p99 (ms) | server CPU ms/flow | errors |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Signet / Pebble throughput ratio in this run: **{s['flows_per_second']/p['flows_per_second']:.1f}×**.
+
+Signet (SQLite), per step:
+
+| step | p50 ms | p90 ms | p99 ms |
+|---|---|---|---|
+{steps}
+
+CRL generation (full CRL, real publish path, second run):
+
+| revoked | time | peak RSS | size |
+|---|---|---|---|
+{crl}
+
+OCSP: {o['cpu_ms_per_response']:.2f} ms CPU per response. Start-up: {', '.join(x[0] for x in st)} ms; idle RSS: {', '.join(f'{int(x[1])/1024:.1f}' for x in st)} MiB.
+<!-- bench:end -->"""
+text = md.read_text()
+a, b = text.find("<!-- bench:begin"), text.find("<!-- bench:end -->")
+text = text[:a] + gen + text[b + len("<!-- bench:end -->"):] if a >= 0 else text + "\n## Latest full run\n\n" + gen + "\n"
+md.write_text(text)
+print(gen)
+PY
