@@ -50,7 +50,7 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
     let https = Router::new()
         .merge(ops::routes())
         .merge(crate::acme::routes(state.clone()))
-        .merge(crate::api::routes())
+        .merge(crate::api::routes(state.clone()))
         .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

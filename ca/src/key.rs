@@ -16,13 +16,18 @@ use crate::error::{CaError, Result};
 
 /// Key types a CA (or a server-generated leaf) can be created with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum KeyType {
+    #[serde(rename = "ec-p256")]
     EcP256,
+    #[serde(rename = "ec-p384")]
     EcP384,
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
+    #[serde(rename = "rsa-3072")]
     Rsa3072,
+    #[serde(rename = "rsa-4096")]
     Rsa4096,
+    #[serde(rename = "ed25519")]
     Ed25519,
 }
 
@@ -269,6 +274,15 @@ mod tests {
         let k1 = EcKey::generate(&EcGroup::from_curve_name(Nid::SECP256K1).unwrap()).unwrap();
         let k1 = PKey::from_ec_key(k1).unwrap();
         assert!(matches!(describe(&k1), Err(CaError::UnsupportedKey(_))));
+    }
+
+    #[test]
+    fn key_type_serde_uses_the_documented_names() {
+        for kt in KeyType::ALL {
+            let v = serde_json::to_value(kt).unwrap();
+            assert_eq!(v, kt.as_str());
+            assert_eq!(serde_json::from_value::<KeyType>(v).unwrap(), kt);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::tokens::{self, TokenRow};
 
-pub const PERMISSIONS: [&str; 13] = [
+pub const PERMISSIONS: [&str; 14] = [
     "certificate:request",
     "certificate:read",
     "certificate:approve",
@@ -29,6 +29,7 @@ pub const PERMISSIONS: [&str; 13] = [
     "ca:admin",
     "acme:eab",
     "audit:read",
+    "token:write",
 ];
 
 /// The permissions of a built-in role.
@@ -108,6 +109,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        // Already authenticated by the route-table middleware.
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -17,6 +17,9 @@ use crate::store::{StoreError, cas};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/cas", get(list).post(create))
+        .route("/api/v1/cas/{id}", get(get_one))
+        .route("/api/v1/cas/{id}/chain", get(chain))
         .route("/api/v1/ca/{id}/crl", get(get_crl))
         .route("/api/v1/ca/{id}/crl/regenerate", post(regenerate))
 }
@@ -75,5 +78,192 @@ async fn regenerate(
         Json(
             json!({"ca_id": ca.id, "type": row.kind, "number": row.number, "base_number": row.base_number, "this_update": row.this_update, "next_update": row.next_update, "entries": row.entries}),
         ),
+    ))
+}
+
+fn view(c: &cas::CaRow, default_id: &str) -> Value {
+    json!({
+        "id": c.id, "name": c.name, "parent_id": c.parent_id, "subject": c.subject, "key_type": c.key_type,
+        "not_before": c.not_before, "not_after": c.not_after, "status": c.status, "default": c.id == default_id,
+        "crl_number": c.crl_number, "created_at": c.created_at,
+    })
+}
+
+async fn find(app: &AppState, id: &str) -> Result<cas::CaRow, ApiError> {
+    cas::find(&app.store.read, id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("CA"),
+        other => other.into(),
+    })
+}
+
+async fn default_id(app: &AppState) -> String {
+    crate::ca_registry::CaRegistry::default_id(&app.store)
+        .await
+        .unwrap_or_default()
+}
+
+async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+    p.require("ca:read")?;
+    let d = default_id(&app).await;
+    let items: Vec<Value> = cas::list(&app.store.read)
+        .await?
+        .iter()
+        .map(|c| view(c, &d))
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": null})))
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    p.require("ca:read")?;
+    let c = find(&app, &id).await?;
+    Ok(Json(view(&c, &default_id(&app).await)))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ChainQuery {
+    format: Option<String>,
+}
+
+/// The CA and its parents, PEM bundle (default) or the CA alone as DER.
+async fn chain(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<ChainQuery>,
+) -> Result<Response, ApiError> {
+    p.require("ca:read")?;
+    let mut c = find(&app, &id).await?;
+    if q.format.as_deref() == Some("der") {
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/pkix-cert")],
+            c.cert_der,
+        )
+            .into_response());
+    }
+    let mut pem = Vec::new();
+    loop {
+        let x = openssl::x509::X509::from_der(&c.cert_der).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        pem.extend(x.to_pem().unwrap_or_default());
+        match &c.parent_id {
+            Some(pid) => c = cas::get(&app.store.read, pid).await?,
+            None => break,
+        }
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        pem,
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCa {
+    name: String,
+    #[serde(alias = "parent_id")]
+    parent: String,
+    #[serde(default)]
+    key_type: Option<signet_ca::key::KeyType>,
+    #[serde(default)]
+    validity_days: Option<u32>,
+}
+
+/// A new intermediate under one of our CAs (its key sealed like the others).
+async fn create(
+    State(app): State<AppState>,
+    p: Principal,
+    ApiJson(b): ApiJson<CreateCa>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    p.require("ca:admin")?;
+    let parent = find(&app, &b.parent).await?;
+    if parent.status != "active" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_state",
+            "the parent CA has no key here",
+        ));
+    }
+    if cas::find(&app.store.read, &b.name).await.is_ok() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("a CA named {:?} exists", b.name),
+        ));
+    }
+    let issuer = app
+        .cas
+        .get(&app.store, &app.master_key, &parent.id)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ca_unavailable",
+                e.to_string(),
+            )
+        })?;
+    let t = crate::store::now();
+    let id = crate::store::new_id();
+    let days = i64::from(b.validity_days.unwrap_or(1825));
+    let spec = signet_ca::authority::CaSpec {
+        common_name: &b.name,
+        organization: None,
+        key_type: b.key_type.unwrap_or(signet_ca::key::KeyType::EcP256),
+        not_before: t - 3600,
+        not_after: (t + days * 86400).min(parent.not_after),
+        path_len: Some(0),
+        crl_urls: vec![app.crl_url(&parent.id)],
+        ocsp_urls: vec![app.ocsp_url()],
+        ca_issuers_urls: vec![app.ca_cert_url(&parent.id)],
+    };
+    let sub = signet_ca::authority::create_subordinate(&issuer, &spec).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            e.to_string(),
+        )
+    })?;
+    let row = cas::CaRow {
+        id: id.clone(),
+        name: b.name.clone(),
+        parent_id: Some(parent.id.clone()),
+        subject: format!("{:?}", sub.cert.subject_name()),
+        key_type: spec.key_type.to_string(),
+        cert_der: sub.cert.to_der().map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?,
+        key_sealed: signet_ca::key::seal_key(&app.master_key, id.as_bytes(), &sub.key).map_err(
+            |e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        )?,
+        not_before: spec.not_before,
+        not_after: spec.not_after,
+        crl_number: 0,
+        status: "active".into(),
+        created_at: t,
+    };
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    cas::insert(&mut *tx, &row).await?;
+    crate::store::audit::record(
+        &mut tx,
+        crate::store::audit::Event {
+            actor: &p.actor(),
+            action: "ca.created",
+            target: Some(&id),
+            severity: "high",
+            request_id: None,
+            details: json!({"parent": parent.id, "name": b.name}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&row, &default_id(&app).await)),
     ))
 }

@@ -3,6 +3,7 @@
 
 mod acme;
 mod acme_env;
+mod api;
 mod foundation;
 mod helpers;
 mod revocation;

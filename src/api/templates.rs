@@ -1,0 +1,192 @@
+//! Template CRUD. Specs are validated; a template in use cannot be deleted.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::json::ApiJson;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::policy::TemplateSpec;
+use crate::store::{StoreError, audit, templates};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/templates", get(list).post(create))
+        .route(
+            "/api/v1/templates/{id}",
+            get(get_one).put(replace).delete(remove),
+        )
+}
+
+fn view(t: &templates::TemplateRow) -> Value {
+    json!({"id": t.id, "name": t.name, "spec": serde_json::from_str::<Value>(&t.spec).unwrap_or(Value::Null), "created_at": t.created_at, "updated_at": t.updated_at})
+}
+
+async fn find(app: &AppState, id: &str) -> Result<templates::TemplateRow, ApiError> {
+    templates::find(&app.store.read, id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("template"),
+            other => other.into(),
+        })
+}
+
+async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+    p.require("certificate:read")?;
+    let items: Vec<Value> = templates::list(&app.store.read)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": null})))
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    p.require("certificate:read")?;
+    Ok(Json(view(&find(&app, &id).await?)))
+}
+
+fn checked(spec: Value) -> Result<String, ApiError> {
+    let spec: TemplateSpec = serde_json::from_value(spec).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("spec: {e}"),
+        )
+    })?;
+    spec.validate().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("spec: {e}"),
+        )
+    })?;
+    Ok(serde_json::to_string(&spec).expect("serialisable"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    name: String,
+    #[serde(default)]
+    spec: Value,
+}
+
+async fn audit_event(
+    app: &AppState,
+    p: &Principal,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    audit::record(
+        &mut tx,
+        audit::Event {
+            actor: &p.actor(),
+            action,
+            target: Some(target),
+            severity: "info",
+            request_id: None,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+async fn create(
+    State(app): State<AppState>,
+    p: Principal,
+    ApiJson(b): ApiJson<Create>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    p.require("template:write")?;
+    if b.name.is_empty()
+        || b.name.len() > 64
+        || !b
+            .name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "name: 1-64 of [A-Za-z0-9_-]",
+        ));
+    }
+    if templates::find(&app.store.read, &b.name).await.is_ok() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("template {:?} exists", b.name),
+        ));
+    }
+    let spec = checked(if b.spec.is_null() { json!({}) } else { b.spec })?;
+    let id = templates::upsert(&app.store.write, &b.name, &spec).await?;
+    audit_event(&app, &p, "template.created", &id).await?;
+    Ok((StatusCode::CREATED, Json(view(&find(&app, &id).await?))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Replace {
+    spec: Value,
+}
+
+async fn replace(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Replace>,
+) -> Result<Json<Value>, ApiError> {
+    p.require("template:write")?;
+    let t = find(&app, &id).await?;
+    let spec = checked(b.spec)?;
+    templates::upsert(&app.store.write, &t.name, &spec).await?;
+    audit_event(&app, &p, "template.updated", &t.id).await?;
+    Ok(Json(view(&find(&app, &t.id).await?)))
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    p.require("template:write")?;
+    let t = find(&app, &id).await?;
+    let uses: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM certificates WHERE template_id = $1) + (SELECT COUNT(*) FROM projects WHERE default_template_id = $1) \
+         + (SELECT COUNT(*) FROM eab_credentials WHERE template_id = $1) + (SELECT COUNT(*) FROM acme_accounts WHERE template_id = $1) \
+         + (SELECT COUNT(*) FROM acme_orders WHERE template_id = $1)",
+    )
+    .bind(t.id.clone())
+    .fetch_one(&app.store.read)
+    .await
+    .map_err(StoreError::from)?;
+    if uses > 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "in_use",
+            format!(
+                "template {:?} is used by {uses} certificates, projects, credentials or orders",
+                t.name
+            ),
+        ));
+    }
+    sqlx::query("DELETE FROM templates WHERE id = $1")
+        .bind(t.id.clone())
+        .execute(&app.store.write)
+        .await
+        .map_err(StoreError::from)?;
+    audit_event(&app, &p, "template.deleted", &t.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
