@@ -246,6 +246,54 @@ fn ca_spec<'a>(
     }
 }
 
+/// Store an existing CA (checked: key matches, is a CA, chain in order) and
+/// the chain above it as certificate-only parents. Returns the CA's id.
+pub async fn import_ca(
+    conn: &mut sqlx::AnyConnection,
+    master: &[u8; 32],
+    name: &str,
+    cert: &X509,
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    chain: &[X509],
+) -> anyhow::Result<String> {
+    authority::check_import(cert, key, chain)?;
+    let kt = key::describe(key)?.label();
+    let mut parent: Option<String> = None;
+    for c in chain.iter().rev() {
+        let der = c.to_der()?;
+        let known: Option<String> = sqlx::query_scalar("SELECT id FROM cas WHERE cert_der = $1")
+            .bind(der)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let id = store::new_id();
+                let mut row = ca_row(
+                    &id,
+                    &format!("imported-{}", &id[..8]),
+                    parent.as_deref(),
+                    c,
+                    Vec::new(),
+                    "external",
+                )?;
+                row.status = "external".into(); // no key here: Signet cannot sign with it
+                cas::insert(&mut *conn, &row).await?;
+                id
+            }
+        };
+        parent = Some(id);
+    }
+    let id = store::new_id();
+    let sealed = key::seal_key(master, id.as_bytes(), key)?;
+    cas::insert(
+        &mut *conn,
+        &ca_row(&id, name, parent.as_deref(), cert, sealed, &kt)?,
+    )
+    .await?;
+    Ok(id)
+}
+
 async fn ensure_cas(app: &App, opts: &InitOptions) -> anyhow::Result<()> {
     if settings::get(&app.store.read, settings::DEFAULT_CA)
         .await?
@@ -268,39 +316,15 @@ async fn ensure_cas(app: &App, opts: &InitOptions) -> anyhow::Result<()> {
                 Some(p) => authority::certs_from_pem(&fs::read(p)?)?,
                 None => Vec::new(),
             };
-            authority::check_import(&cert, &key, &chain)?;
-            let kt = key::describe(&key)?.label();
-            // Store the chain above the imported CA as certificate-only parents.
-            let mut parent: Option<String> = None;
-            for c in chain.iter().rev() {
-                let id = store::new_id();
-                let mut row = ca_row(
-                    &id,
-                    &format!("imported-{}", &id[..8]),
-                    parent.as_deref(),
-                    c,
-                    Vec::new(),
-                    "external",
-                )?;
-                row.status = "external".into(); // no key here: Signet cannot sign with it
-                cas::insert(&mut *tx, &row).await?;
-                parent = Some(id);
-            }
-            let id = store::new_id();
-            let sealed = key::seal_key(&app.master_key, id.as_bytes(), &key)?;
-            cas::insert(
-                &mut *tx,
-                &ca_row(
-                    &id,
-                    &cfg.issuing_name,
-                    parent.as_deref(),
-                    &cert,
-                    sealed,
-                    &kt,
-                )?,
+            import_ca(
+                &mut tx,
+                &app.master_key,
+                &cfg.issuing_name,
+                &cert,
+                &key,
+                &chain,
             )
-            .await?;
-            id
+            .await?
         } else {
             let root = authority::create_root(&ca_spec(
                 cfg,
@@ -405,7 +429,7 @@ pub async fn ensure_tls_cert(app: &App) -> anyhow::Result<(PathBuf, PathBuf)> {
         .and_then(|pem| X509::from_pem(&pem).ok())
         .filter(|c| {
             let ca_key = issuer.cert.public_key().ok();
-            paths.tls_key.exists() && ca_key.is_some_and(|k| c.verify(&k).unwrap_or(false))
+            paths.tls_key.exists() && ca_key.is_some_and(|k| signet_ca::signed_by(c, &k))
         })
         .filter(|c| {
             let soon = openssl::asn1::Asn1Time::days_from_now(30).ok();

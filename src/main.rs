@@ -84,7 +84,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: EabCmd,
     },
-    /// Approve or reject certificate requests waiting for approval.
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// List, show, revoke, approve or reject certificates.
     Cert {
         #[command(subcommand)]
         cmd: CertCmd,
@@ -126,7 +131,40 @@ enum EabCmd {
 }
 
 #[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute the audit log's hash chain.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
 enum CertCmd {
+    /// Newest first.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    Show {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Revoke with an RFC 5280 reason name or code.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
     Approve {
         #[command(flatten)]
         common: Common,
@@ -341,6 +379,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             app.store.close().await;
         }
+        Cmd::Audit {
+            cmd: AuditCmd::Verify { common },
+        } => {
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            let n = signet::store::audit::verify_chain(&app.store.read)
+                .await
+                .context("the audit chain does not verify")?;
+            println!("audit chain intact: {n} events");
+            app.store.close().await;
+        }
+        Cmd::Cert {
+            cmd:
+                CertCmd::List {
+                    common,
+                    status,
+                    limit,
+                },
+        } => {
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            let rows: Vec<(String, String, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+                "SELECT id, status, serial, common_name, not_after FROM certificates WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(&app.store.read)
+            .await?;
+            println!(
+                "{:<32}  {:<16}  {:<32}  {:<10}  common name",
+                "id", "status", "serial", "not after"
+            );
+            for (id, st, serial, cn, na) in rows {
+                let na = na
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .map(|d| d.date().to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{id:<32}  {st:<16}  {:<32}  {na:<10}  {}",
+                    serial.unwrap_or_default(),
+                    cn.unwrap_or_default()
+                );
+            }
+            app.store.close().await;
+        }
+        Cmd::Cert {
+            cmd: CertCmd::Show { common, id },
+        } => {
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            let row = signet::store::certificates::get(&app.store.read, &id)
+                .await
+                .with_context(|| format!("no certificate {id}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&signet::api::certificate_view(&row))?
+            );
+            if let Some(der) = &row.der {
+                print!(
+                    "{}",
+                    String::from_utf8_lossy(&openssl::x509::X509::from_der(der)?.to_pem()?)
+                );
+            }
+            app.store.close().await;
+        }
+        Cmd::Cert {
+            cmd:
+                CertCmd::Revoke {
+                    common,
+                    id,
+                    reason,
+                    actor,
+                },
+        } => {
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            let code = reason.parse::<i64>().ok().or_else(|| {
+                signet::revocation::REASONS
+                    .iter()
+                    .find(|(_, n)| n.eq_ignore_ascii_case(&reason))
+                    .map(|(c, _)| *c)
+            });
+            let code = code.with_context(|| format!("unknown reason {reason:?}"))?;
+            let row = signet::store::certificates::get(&app.store.read, &id)
+                .await
+                .with_context(|| format!("no certificate {id}"))?;
+            signet::revocation::revoke(&app, &row, code, &format!("cli:{actor}")).await?;
+            println!("revoked: {id} (reason {code})");
+            app.store.close().await;
+        }
         Cmd::Cert { cmd } => {
             let (common, id, approver, comment, approve) = match cmd {
                 CertCmd::Approve {
@@ -355,6 +479,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     approver,
                     comment,
                 } => (common, id, approver, comment, false),
+                _ => unreachable!("handled above"),
             };
             let app = offline_app(load(&common)?, &InitOptions::default()).await?;
             if approve {

@@ -86,7 +86,8 @@ pub fn create_subordinate(parent: &Issuer, spec: &CaSpec<'_>) -> Result<Issuer> 
 /// the key must match, the certificate must be a CA allowed to sign
 /// certificates, and each chain element must have signed the one below it.
 pub fn check_import(cert: &X509, key: &PKey<Private>, chain: &[X509]) -> Result<()> {
-    if !cert.public_key()?.public_eq(key) {
+    let cert_key = cert.public_key()?;
+    if !crate::same_public_key(&cert_key, key) {
         return Err(CaError::InvalidKey(
             "the private key does not match the CA certificate".into(),
         ));
@@ -116,7 +117,7 @@ pub fn check_import(cert: &X509, key: &PKey<Private>, chain: &[X509]) -> Result<
     let mut below = cert;
     for up in chain {
         let up_key = up.public_key()?;
-        if !below.verify(&up_key)? {
+        if !crate::signed_by(below, &up_key) {
             return Err(CaError::InvalidCertificate(
                 "chain is out of order or incomplete: a certificate is not signed by the next one"
                     .into(),

@@ -44,7 +44,7 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
         .public_key()
         .map_err(|e| CaError::UnsupportedKey(format!("cannot read the CSR's public key: {e}")))?;
     let key = key::describe(&public_key)?;
-    if !req.verify(&public_key).unwrap_or(false) {
+    if !crate::verified(req.verify(&public_key)) {
         return Err(CaError::BadCsrSignature);
     }
     let spki_der = public_key.public_key_to_der()?;

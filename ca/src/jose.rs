@@ -168,7 +168,7 @@ pub fn verify(alg: &str, key: &PKeyRef<Public>, signing_input: &[u8], sig: &[u8]
             let esig = EcdsaSig::from_private_components(r, s).map_err(ssl)?;
             let digest = hash(md, signing_input).map_err(ssl)?;
             let ec = key.ec_key().map_err(ssl)?;
-            esig.verify(&digest, &ec).unwrap_or(false)
+            crate::verified(esig.verify(&digest, &ec))
         }
         "RS256" | "PS256" => {
             let mut v = Verifier::new(MessageDigest::sha256(), key).map_err(ssl)?;
@@ -179,11 +179,11 @@ pub fn verify(alg: &str, key: &PKeyRef<Public>, signing_input: &[u8], sig: &[u8]
                     .map_err(ssl)?;
             }
             v.update(signing_input).map_err(ssl)?;
-            v.verify(sig).unwrap_or(false)
+            crate::verified(v.verify(sig))
         }
         _ => {
             let mut v = Verifier::new_without_digest(key).map_err(ssl)?;
-            v.verify_oneshot(sig, signing_input).unwrap_or(false)
+            crate::verified(v.verify_oneshot(sig, signing_input))
         }
     };
     Ok(ok)

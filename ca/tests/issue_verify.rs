@@ -230,3 +230,18 @@ fn bad_plans_are_refused() {
     };
     assert!(issue::sign(SignAs::Issuer(&inter), &bad_ku, &ser, &key).is_err());
 }
+
+/// A failed check must leave OpenSSL's per-thread error queue empty: a stale
+/// queue makes the next TLS operation on that thread fail.
+#[test]
+fn failed_checks_leave_no_openssl_errors_behind() {
+    let (root, inter) = hierarchy(KeyType::EcP256);
+    let rsa = KeyType::Rsa2048.generate().unwrap();
+    assert!(!signet_ca::signed_by(&inter.cert, &rsa), "wrong key type");
+    assert!(openssl::error::ErrorStack::get().errors().is_empty());
+    assert!(!signet_ca::signed_by(&root.cert, &inter.key), "wrong key");
+    assert!(openssl::error::ErrorStack::get().errors().is_empty());
+    assert!(!signet_ca::same_public_key(&rsa, &inter.key));
+    assert!(openssl::error::ErrorStack::get().errors().is_empty());
+    assert!(signet_ca::signed_by(&inter.cert, &root.key));
+}

@@ -13,3 +13,14 @@ CREATE TABLE idempotency_keys (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (token_id, key)
 );
+
+-- Long-running requests answered 202 with Location: /api/v1/operations/{id}.
+CREATE TABLE operations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    result TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

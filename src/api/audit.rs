@@ -13,14 +13,15 @@ use crate::store::{StoreError, audit};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/audit", get(list))
-        .route("/api/v1/audit/verify", get(verify))
+        .route("/api/v1/audit-events", get(list))
+        .route("/api/v1/audit-events/verify", get(verify))
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct AuditQuery {
     action: Option<String>,
+    actor: Option<String>,
     target: Option<String>,
     limit: Option<i64>,
     cursor: Option<i64>,
@@ -35,12 +36,13 @@ async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let rows: Vec<audit::AuditRow> = sqlx::query_as(
         "SELECT seq, at, actor, action, target, severity, request_id, details, prev_hash, hash FROM audit_events \
-         WHERE ($1 IS NULL OR action = $1) AND ($2 IS NULL OR target = $2) AND seq < $3 ORDER BY seq DESC LIMIT $4",
+         WHERE ($1 IS NULL OR action = $1) AND ($2 IS NULL OR target = $2) AND ($5 IS NULL OR actor = $5) AND seq < $3 ORDER BY seq DESC LIMIT $4",
     )
     .bind(q.action)
     .bind(q.target)
     .bind(q.cursor.unwrap_or(i64::MAX))
     .bind(limit + 1)
+    .bind(q.actor)
     .fetch_all(&app.store.read)
     .await
     .map_err(StoreError::from)?;

@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/cas", get(list).post(create))
         .route("/api/v1/cas/{id}", get(get_one))
+        .route("/api/v1/cas/import", axum::routing::post(import))
         .route("/api/v1/cas/{id}/chain", get(chain))
         .route("/api/v1/ca/{id}/crl", get(get_crl))
         .route("/api/v1/ca/{id}/crl/regenerate", post(regenerate))
@@ -262,6 +263,64 @@ async fn create(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&row, &default_id(&app).await)),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportCa {
+    name: String,
+    certificate: String,
+    private_key: String,
+    chain: Option<String>,
+}
+
+/// Import an existing CA to sign with: its key is sealed like Signet's own.
+async fn import(
+    State(app): State<AppState>,
+    p: Principal,
+    ApiJson(b): ApiJson<ImportCa>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    p.require("ca:admin")?;
+    let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_import", m);
+    if cas::find(&app.store.read, &b.name).await.is_ok() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("a CA named {:?} exists", b.name),
+        ));
+    }
+    let cert = openssl::x509::X509::from_pem(b.certificate.as_bytes())
+        .map_err(|_| bad("certificate is not PEM".into()))?;
+    let key = signet_ca::key::private_from_pem(b.private_key.as_bytes(), None)
+        .map_err(|e| bad(e.to_string()))?;
+    let chain = match &b.chain {
+        Some(c) => {
+            signet_ca::authority::certs_from_pem(c.as_bytes()).map_err(|e| bad(e.to_string()))?
+        }
+        None => Vec::new(),
+    };
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    let id = crate::bootstrap::import_ca(&mut tx, &app.master_key, &b.name, &cert, &key, &chain)
+        .await
+        .map_err(|e| bad(format!("{e:#}")))?;
+    crate::store::audit::record(
+        &mut tx,
+        crate::store::audit::Event {
+            actor: &p.actor(),
+            action: "ca.imported",
+            target: Some(&id),
+            severity: "high",
+            request_id: None,
+            details: json!({"name": b.name}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let row = cas::get(&app.store.read, &id).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(&row, &default_id(&app).await)),

@@ -53,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/certificates/{id}/renewal-history", get(history))
         .route("/api/v1/certificates/import", post(import::import))
         .route("/api/v1/certificates/import/preview", post(import::preview))
+        .route("/api/v1/certificates/import/bulk", post(import::bulk))
+        .route("/api/v1/certificates/import/file", post(import::file))
 }
 
 fn not_found(e: StoreError) -> ApiError {

@@ -26,6 +26,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "validation_failed",
                 e.body_text(),
             )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                e.body_text(),
+            )),
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }

@@ -8,10 +8,12 @@ mod audit;
 pub mod auth;
 mod cas;
 mod certificates;
+pub use certificates::view as certificate_view;
 mod credentials;
 pub mod idempotency;
 pub mod json;
 mod openapi;
+mod operations;
 mod templates;
 
 use axum::Router;
@@ -206,15 +208,39 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "GET",
-        "/api/v1/audit",
+        "/api/v1/audit-events",
         "audit:read",
         "Audit events, newest first",
     ),
     (
         "GET",
-        "/api/v1/audit/verify",
+        "/api/v1/audit-events/verify",
         "audit:read",
         "Verify the audit hash chain",
+    ),
+    (
+        "GET",
+        "/api/v1/operations/{id}",
+        "certificate:read",
+        "The state and result of a 202 operation",
+    ),
+    (
+        "POST",
+        "/api/v1/certificates/import/bulk",
+        "certificate:import",
+        "Import a PEM bundle (202 and an operation)",
+    ),
+    (
+        "POST",
+        "/api/v1/certificates/import/file",
+        "certificate:import",
+        "Import a multipart file: PEM, DER or PKCS#12 (field password for PKCS#12)",
+    ),
+    (
+        "POST",
+        "/api/v1/cas/import",
+        "ca:admin",
+        "Import an existing CA certificate, its key and chain",
     ),
 ];
 
@@ -225,10 +251,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(cas::routes())
         .merge(credentials::routes())
         .merge(audit::routes())
+        .merge(operations::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
+        // 413 for oversized bodies; imports are the largest legitimate ones.
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state, authorize))
         .merge(openapi::routes())
 }

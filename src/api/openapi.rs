@@ -8,7 +8,9 @@ use super::ROUTES;
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(|| async { Json(document()) }))
+    Router::new()
+        .route("/api/v1/openapi.json", get(|| async { Json(document()) }))
+        .route("/api/v1/docs", get(|| async { axum::response::Html(DOCS) }))
 }
 
 pub fn document() -> Value {
@@ -54,3 +56,26 @@ pub fn document() -> Value {
         }
     })
 }
+
+/// A self-contained page that renders openapi.json: no CDN, so it works on
+/// an air-gapped network.
+const DOCS: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Signet API</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.4em;text-align:left;vertical-align:top}code{background:#f4f4f4;padding:0 .2em}
+.m{font-weight:bold;font-family:monospace}</style></head>
+<body><h1>Signet management API</h1>
+<p>Send <code>Authorization: Bearer &lt;token&gt;</code>. Errors are <code>{"error":{"code","message","details","request_id"}}</code>.
+POSTs accept <code>Idempotency-Key</code>. The machine-readable document is <a href="openapi.json">openapi.json</a>.</p>
+<table id="t"><tr><th>method</th><th>path</th><th>permission</th><th>what</th></tr></table>
+<script>
+fetch('openapi.json').then(r => r.json()).then(doc => {
+  const t = document.getElementById('t');
+  for (const [path, ops] of Object.entries(doc.paths)) for (const [m, op] of Object.entries(ops)) {
+    const tr = t.insertRow();
+    [m.toUpperCase(), path, op['x-permission'], op.summary].forEach((v, i) => {
+      const td = tr.insertCell(); td.textContent = v; if (i === 0) td.className = 'm';
+    });
+  }
+});
+</script></body></html>"#;

@@ -47,6 +47,11 @@ pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<i64> {
             .await?;
     let at = now();
     let details = e.details.to_string();
+    // Events recorded while serving a request carry its X-Request-ID.
+    let request_id = e
+        .request_id
+        .map(str::to_string)
+        .or_else(crate::error::current_request_id);
     let target = e.target.unwrap_or("");
     let (seq_s, at_s) = (seq.to_string(), at.to_string());
     let hash = chain_hash(&[
@@ -62,7 +67,7 @@ pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<i64> {
     .bind(e.action.to_string())
     .bind(e.target.map(str::to_string))
     .bind(e.severity.to_string())
-    .bind(e.request_id.map(str::to_string))
+    .bind(request_id)
     .bind(details)
     .bind(prev)
     .bind(hash.clone())

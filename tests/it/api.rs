@@ -242,7 +242,9 @@ async fn csr_submission_dry_run_policy_export_and_list() {
         .unwrap();
     let key = openssl::pkey::PKey::private_key_from_pem(&r.bytes().await.unwrap()).unwrap();
     assert_eq!(key.bits(), 2048);
-    let (_, audit) = admin.get(&format!("/api/v1/audit?target={gid}")).await;
+    let (_, audit) = admin
+        .get(&format!("/api/v1/audit-events?target={gid}"))
+        .await;
     let actions: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()
@@ -688,7 +690,10 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
         t: &t,
         token: v["token"].as_str().unwrap().to_string(),
     };
-    assert_eq!(aud.get("/api/v1/audit/verify").await.1["valid"], true);
+    assert_eq!(
+        aud.get("/api/v1/audit-events/verify").await.1["valid"],
+        true
+    );
     let (s, _) = admin
         .call(
             Method::DELETE,
@@ -698,7 +703,7 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
         .await;
     assert_eq!(s, 204);
     assert_eq!(
-        aud.get("/api/v1/audit").await.0,
+        aud.get("/api/v1/audit-events").await.0,
         401,
         "a revoked token is dead"
     );
@@ -723,14 +728,303 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
     let (_, v) = admin.get("/api/v1/certificates?common_name=idem").await;
     assert_eq!(v["items"].as_array().unwrap().len(), 1, "issued once");
     // Audit: newest first, with a cursor.
-    let (_, v) = admin.get("/api/v1/audit?limit=3").await;
+    let (_, v) = admin.get("/api/v1/audit-events?limit=3").await;
     assert_eq!(v["items"].as_array().unwrap().len(), 3);
     let (_, w) = admin
         .get(&format!(
-            "/api/v1/audit?limit=3&cursor={}",
+            "/api/v1/audit-events?limit=3&cursor={}",
             v["next_cursor"].as_str().unwrap()
         ))
         .await;
     assert!(w["items"][0]["seq"].as_i64() < v["items"][2]["seq"].as_i64());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bulk_and_file_import_ca_import_limits_and_cli() {
+    let t = spawn_app().await;
+    let admin = Api {
+        t: &t,
+        token: t.admin_token(),
+    };
+    let now = signet::store::now();
+    let spec = |cn: &'static str| signet_ca::authority::CaSpec {
+        common_name: cn,
+        organization: None,
+        key_type: KeyType::EcP256,
+        not_before: now - 60,
+        not_after: now + 86400,
+        path_len: None,
+        crl_urls: vec![],
+        ocsp_urls: vec![],
+        ca_issuers_urls: vec![],
+    };
+    let foreign = signet_ca::authority::create_root(&spec("Foreign Root")).unwrap();
+    let leaf = |name: &str| {
+        let key = KeyType::EcP256.generate().unwrap();
+        let plan = signet_ca::issue::CertPlan {
+            sans: vec![signet_ca::names::San::Dns(name.into())],
+            subject: vec![("CN".into(), name.into())],
+            not_before: now - 60,
+            not_after: now + 3600,
+            ..Default::default()
+        };
+        let der = signet_ca::issue::sign(
+            signet_ca::issue::SignAs::Issuer(&foreign),
+            &plan,
+            &signet_ca::serial::random().unwrap(),
+            &key,
+        )
+        .unwrap();
+        (openssl::x509::X509::from_der(&der).unwrap(), key)
+    };
+    // Bulk: 202, an operation, and its result.
+    let mut bundle = String::new();
+    for i in 0..3 {
+        bundle.push_str(
+            &String::from_utf8(leaf(&format!("bulk{i}.example.test")).0.to_pem().unwrap()).unwrap(),
+        );
+    }
+    bundle.push_str(&String::from_utf8(foreign.cert.to_pem().unwrap()).unwrap());
+    let r = t
+        .client
+        .post(format!("{}/api/v1/certificates/import/bulk", t.https_url))
+        .bearer_auth(t.admin_token())
+        .json(&json!({"bundle": bundle}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(r.headers().contains_key("retry-after"));
+    let mut op = Value::Null;
+    for _ in 0..50 {
+        op = admin.get(&loc).await.1;
+        if op["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["result"]["imported"], 3);
+    // Multipart: a PKCS#12 with its key and chain.
+    let (cert, key) = leaf("pfx.example.test");
+    let mut ca = openssl::stack::Stack::new().unwrap();
+    ca.push(foreign.cert.clone()).unwrap();
+    let p12 = openssl::pkcs12::Pkcs12::builder()
+        .name("pfx")
+        .pkey(&key)
+        .cert(&cert)
+        .ca(ca)
+        .build2("secret-pass")
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(p12.clone()).file_name("c.pfx"),
+        )
+        .text("password", "secret-pass");
+    let r = t
+        .client
+        .post(format!("{}/api/v1/certificates/import/file", t.https_url))
+        .bearer_auth(t.admin_token())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["server_generated_key"], true,
+        "the key came with the PKCS#12"
+    );
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(p12).file_name("c.pfx"),
+        )
+        .text("password", "wrong");
+    let r = t
+        .client
+        .post(format!("{}/api/v1/certificates/import/file", t.https_url))
+        .bearer_auth(t.admin_token())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // CA import: then it signs.
+    let other = signet_ca::authority::create_root(&spec("Imported Root")).unwrap();
+    let (s, v) = admin.post("/api/v1/cas/import", json!({"name": "Imported", "certificate": String::from_utf8(other.cert.to_pem().unwrap()).unwrap(), "private_key": String::from_utf8(other.key.private_key_to_pem_pkcs8().unwrap()).unwrap()})).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _) = admin.post("/api/v1/cas/import", json!({"name": "Bad", "certificate": String::from_utf8(other.cert.to_pem().unwrap()).unwrap(), "private_key": String::from_utf8(KeyType::EcP256.generate().unwrap().private_key_to_pem_pkcs8().unwrap()).unwrap()})).await;
+    assert_eq!(s, 422, "a key that does not match the CA");
+    // 413 for an oversized body.
+    let big = "x".repeat(17 * 1024 * 1024);
+    let r = t
+        .client
+        .post(format!("{}/api/v1/certificates/import", t.https_url))
+        .bearer_auth(t.admin_token())
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // Idempotency: the same key while the first request is still running is 409.
+    let scope = signet::tokens::hash(&format!("Bearer {}", t.admin_token()));
+    sqlx::query("INSERT INTO idempotency_keys (token_id, key, request_hash, created_at) VALUES ($1, 'busy', 'x', $2)").bind(scope).bind(now).execute(&t.app.store.write).await.unwrap();
+    let r = t
+        .client
+        .post(format!("{}/api/v1/tokens", t.https_url))
+        .bearer_auth(t.admin_token())
+        .header("idempotency-key", "busy")
+        .json(&json!({"role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a different request under the key");
+    sqlx::query("UPDATE idempotency_keys SET request_hash = $1 WHERE key = 'busy'")
+        .bind(hash_of("POST", "/api/v1/tokens", br#"{"role":"auditor"}"#))
+        .execute(&t.app.store.write)
+        .await
+        .unwrap();
+    let r = t
+        .client
+        .post(format!("{}/api/v1/tokens", t.https_url))
+        .bearer_auth(t.admin_token())
+        .header("idempotency-key", "busy")
+        .header("content-type", "application/json")
+        .body(r#"{"role":"auditor"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "the same request while the first runs");
+    // Audit events carry the request id.
+    let r = t
+        .client
+        .post(format!("{}/api/v1/templates", t.https_url))
+        .bearer_auth(t.admin_token())
+        .header("x-request-id", "audit-me")
+        .json(&json!({"name": "t1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, v) = admin
+        .get("/api/v1/audit-events?action=template.created")
+        .await;
+    assert_eq!(v["items"][0]["request_id"], "audit-me");
+    // The docs page renders offline.
+    let html = t
+        .client
+        .get(format!("{}/api/v1/docs", t.https_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("openapi.json") && !html.contains("https://"));
+    // The CLI on the same store.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&t.dir)
+            .arg("--database-url")
+            .arg(t.app.config.database_url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let list = cli(&["cert", "list", "--limit", "100"]);
+    assert!(list.contains("bulk0.example.test"), "{list}");
+    let id = v["items"][0]["target"].as_str().unwrap().to_string();
+    let _ = id;
+    let (_, certs) = admin.get("/api/v1/certificates?common_name=bulk1").await;
+    let cid = certs["items"][0]["id"].as_str().unwrap().to_string();
+    assert!(cli(&["cert", "show", &cid]).contains("BEGIN CERTIFICATE"));
+    assert!(cli(&["cert", "revoke", &cid, "--reason", "superseded"]).contains("revoked"));
+    assert_eq!(
+        admin.get(&format!("/api/v1/certificates/{cid}")).await.1["revocation_reason"],
+        "superseded"
+    );
+    assert!(cli(&["audit", "verify"]).contains("audit chain intact"));
+    t.stop().await;
+}
+
+fn hash_of(method: &str, uri: &str, body: &[u8]) -> String {
+    let mut h = openssl::sha::Sha256::new();
+    h.update(method.as_bytes());
+    h.update(uri.as_bytes());
+    h.update(body);
+    signet_ca::serial::to_hex(&h.finish())
+}
+
+/// Rows inserted while a client pages never make it see a row twice or skip an old one.
+#[tokio::test]
+async fn cursor_is_stable_while_rows_are_inserted() {
+    let t = spawn_app().await;
+    let admin = Api {
+        t: &t,
+        token: t.admin_token(),
+    };
+    let issue = |n: String| {
+        let (p, _) = csr(KeyType::EcP256, &[&n]);
+        admin.post(
+            "/api/v1/certificates/csr",
+            json!({"csr": String::from_utf8(p).unwrap()}),
+        )
+    };
+    for i in 0..6 {
+        issue(format!("c{i}.example.test")).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let (_, v) = admin
+            .get(&format!(
+                "/api/v1/certificates?channel=api&limit=2&sort=not_after{q}"
+            ))
+            .await;
+        for item in v["items"].as_array().unwrap() {
+            assert!(
+                seen.insert(item["id"].as_str().unwrap().to_string()),
+                "a row seen twice"
+            );
+        }
+        pages += 1;
+        issue(format!("new{pages}.example.test")).await; // inserted mid-walk
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(pages < 50);
+    }
+    let originals: Vec<String> = (0..6).map(|i| format!("c{i}.example.test")).collect();
+    let (_, all) = admin
+        .get("/api/v1/certificates?channel=api&limit=500")
+        .await;
+    for item in all["items"].as_array().unwrap() {
+        if originals.contains(&item["common_name"].as_str().unwrap_or("").to_string()) {
+            assert!(
+                seen.contains(item["id"].as_str().unwrap()),
+                "an old row was skipped"
+            );
+        }
+    }
     t.stop().await;
 }

@@ -96,7 +96,7 @@ pub async fn export(
         && issuer
             .cert
             .public_key()
-            .map(|k| cert.verify(&k).unwrap_or(false))
+            .map(|k| signet_ca::signed_by(&cert, &k))
             .unwrap_or(false)
     {
         chain.push(issuer.cert.clone());

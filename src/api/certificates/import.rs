@@ -21,14 +21,14 @@ use crate::error::ApiError;
 use crate::store::certificates::{self as certs, CertRow};
 use crate::store::{StoreError, audit, cas, new_id, now, projects};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
-    certificate: String,
-    private_key: Option<String>,
-    chain: Option<String>,
+    pub certificate: String,
+    pub private_key: Option<String>,
+    pub chain: Option<String>,
     #[serde(alias = "project_id")]
-    project: Option<String>,
+    pub project: Option<String>,
 }
 
 fn invalid(msg: impl Into<String>) -> ApiError {
@@ -59,7 +59,7 @@ async fn analyze(app: &AppState, b: &ImportBody) -> Result<Analysis, ApiError> {
             let k =
                 key::private_from_pem(pem.as_bytes(), None).map_err(|e| invalid(e.to_string()))?;
             let cert_key = cert.public_key().map_err(|e| invalid(e.to_string()))?;
-            if !cert_key.public_eq(&k) {
+            if !signet_ca::same_public_key(&cert_key, &k) {
                 return Err(invalid("the private key does not match the certificate"));
             }
             Some(k)
@@ -78,7 +78,7 @@ async fn analyze(app: &AppState, b: &ImportBody) -> Result<Analysis, ApiError> {
     for ca in cas::list(&app.store.read).await? {
         let c = X509::from_der(&ca.cert_der).map_err(|e| invalid(e.to_string()))?;
         if c.public_key()
-            .map(|k| cert.verify(&k).unwrap_or(false))
+            .map(|k| signet_ca::signed_by(&cert, &k))
             .unwrap_or(false)
             && c.to_der().ok() != Some(der.clone())
         {
@@ -100,7 +100,7 @@ async fn analyze(app: &AppState, b: &ImportBody) -> Result<Analysis, ApiError> {
                 .into_iter()
                 .find(|c| {
                     c.public_key()
-                        .map(|k| cert.verify(&k).unwrap_or(false))
+                        .map(|k| signet_ca::signed_by(&cert, &k))
                         .unwrap_or(false)
                 })
                 .ok_or_else(|| {
@@ -169,7 +169,17 @@ pub async fn import(
     ApiJson(b): ApiJson<ImportBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     p.require("certificate:import")?;
-    let a = analyze(&app, &b).await?;
+    let id = import_one(&app, &p, &b).await?;
+    Ok((StatusCode::CREATED, Json(full_view(&app, &id).await?)))
+}
+
+/// Analyse and store one certificate; returns the new row's id.
+pub(super) async fn import_one(
+    app: &AppState,
+    p: &Principal,
+    b: &ImportBody,
+) -> Result<String, ApiError> {
+    let a = analyze(app, b).await?;
     if let Some(existing) = &a.duplicate_of {
         let mut e = ApiError::new(
             StatusCode::CONFLICT,
@@ -297,5 +307,176 @@ pub async fn import(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    /// Certificates (and the CAs that issued them) as one PEM bundle.
+    bundle: String,
+    #[serde(alias = "project_id")]
+    project: Option<String>,
+}
+
+fn is_ca(c: &X509) -> bool {
+    c.to_der()
+        .ok()
+        .and_then(|d| {
+            x509_parser::parse_x509_certificate(&d)
+                .ok()
+                .and_then(|(_, x)| x.basic_constraints().ok().flatten().map(|bc| bc.value.ca))
+        })
+        .unwrap_or(false)
+}
+
+fn to_pem(c: &X509) -> String {
+    String::from_utf8_lossy(&c.to_pem().unwrap_or_default()).to_string()
+}
+
+/// Import every end-entity certificate of a bundle in the background (202 +
+/// operation); CA certificates in the bundle serve as the chain.
+pub async fn bulk(
+    State(app): State<AppState>,
+    p: Principal,
+    ApiJson(b): ApiJson<BulkBody>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    p.require("certificate:import")?;
+    let certs = X509::stack_from_pem(b.bundle.as_bytes())
+        .map_err(|_| invalid("bundle is not a PEM bundle"))?;
+    if certs.iter().all(is_ca) {
+        return Err(invalid("bundle holds no end-entity certificate"));
+    }
+    let op = crate::api::operations::start(&app, "certificates.import.bulk", &p).await?;
+    let (app2, op2) = (app.clone(), op.clone());
+    tokio::spawn(async move {
+        let mut results = Vec::new();
+        let (mut ok, mut failed) = (0, 0);
+        for c in certs.iter().filter(|c| !is_ca(c)) {
+            let body = ImportBody {
+                certificate: to_pem(c),
+                private_key: None,
+                chain: Some(b.bundle.clone()),
+                project: b.project.clone(),
+            };
+            let fp = c
+                .to_der()
+                .map(|d| serial::to_hex(&sha256(&d)))
+                .unwrap_or_default();
+            match import_one(&app2, &p, &body).await {
+                Ok(id) => {
+                    ok += 1;
+                    results.push(json!({"fingerprint_sha256": fp, "certificate_id": id}));
+                }
+                Err(e) => {
+                    failed += 1;
+                    results.push(json!({"fingerprint_sha256": fp, "error": {"code": e.code, "message": e.message, "details": e.details}}));
+                }
+            }
+        }
+        let status = if failed == 0 {
+            "succeeded"
+        } else if ok == 0 {
+            "failed"
+        } else {
+            "partially_succeeded"
+        };
+        if let Err(e) = crate::api::operations::finish(
+            &app2,
+            &op2,
+            status,
+            &json!({"imported": ok, "failed": failed, "items": results}),
+        )
+        .await
+        {
+            tracing::error!(operation = %op2, error = %e, "cannot record the bulk import result");
+        }
+    });
+    let loc = format!("/api/v1/operations/{op}");
+    let headers = [
+        (axum::http::header::LOCATION, loc.clone()),
+        (axum::http::header::RETRY_AFTER, "1".to_string()),
+    ];
+    Ok((
+        StatusCode::ACCEPTED,
+        headers,
+        Json(json!({"operation_id": op, "location": loc})),
+    )
+        .into_response())
+}
+
+/// `multipart/form-data` with a `file` (PEM, DER or PKCS#12), and optionally
+/// `password` (for PKCS#12) and `project`.
+pub async fn file(
+    State(app): State<AppState>,
+    p: Principal,
+    mut form: axum::extract::Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    p.require("certificate:import")?;
+    let (mut data, mut password, mut project) = (None, None, None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        match name.as_str() {
+            "file" => data = Some(bytes.to_vec()),
+            "password" => password = Some(String::from_utf8_lossy(&bytes).to_string()),
+            "project" => project = Some(String::from_utf8_lossy(&bytes).to_string()),
+            _ => {}
+        }
+    }
+    let data = data.ok_or_else(|| invalid("a `file` field is required"))?;
+    let body = if data.trim_ascii_start().starts_with(b"-----") {
+        let text = String::from_utf8_lossy(&data).to_string();
+        let certs = X509::stack_from_pem(text.as_bytes())
+            .map_err(|_| invalid("no certificate in the PEM file"))?;
+        let first = certs
+            .first()
+            .ok_or_else(|| invalid("no certificate in the PEM file"))?;
+        let key = text.contains("PRIVATE KEY-----").then(|| text.clone());
+        ImportBody {
+            certificate: to_pem(first),
+            private_key: key,
+            chain: Some(text),
+            project,
+        }
+    } else if let Ok(cert) = X509::from_der(&data) {
+        ImportBody {
+            certificate: to_pem(&cert),
+            private_key: None,
+            chain: None,
+            project,
+        }
+    } else {
+        let p12 = openssl::pkcs12::Pkcs12::from_der(&data)
+            .map_err(|_| invalid("the file is neither PEM, DER nor PKCS#12"))?;
+        let parsed = p12
+            .parse2(password.as_deref().unwrap_or(""))
+            .map_err(|_| invalid("cannot open the PKCS#12 file (wrong password?)"))?;
+        let cert = parsed
+            .cert
+            .ok_or_else(|| invalid("the PKCS#12 file holds no certificate"))?;
+        let key = parsed.pkey.map(|k| {
+            String::from_utf8_lossy(&k.private_key_to_pem_pkcs8().unwrap_or_default()).to_string()
+        });
+        let chain: String = parsed
+            .ca
+            .map(|s| s.iter().map(|c| to_pem(&c.to_owned())).collect())
+            .unwrap_or_default();
+        ImportBody {
+            certificate: to_pem(&cert),
+            private_key: key,
+            chain: Some(chain),
+            project,
+        }
+    };
+    let id = import_one(&app, &p, &body).await?;
     Ok((StatusCode::CREATED, Json(full_view(&app, &id).await?)))
 }

@@ -1,0 +1,71 @@
+//! Asynchronous operations: 202 + `Location: /api/v1/operations/{id}`.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::{StoreError, new_id, now};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/operations/{id}", get(get_one))
+}
+
+pub async fn start(app: &AppState, kind: &str, p: &Principal) -> Result<String, ApiError> {
+    let id = new_id();
+    sqlx::query("INSERT INTO operations (id, kind, status, token_id, created_at, updated_at) VALUES ($1, $2, 'running', $3, $4, $4)")
+        .bind(id.clone())
+        .bind(kind.to_string())
+        .bind(p.token.id.clone())
+        .bind(now())
+        .execute(&app.store.write)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(id)
+}
+
+pub async fn finish(
+    app: &AppState,
+    id: &str,
+    status: &str,
+    result: &Value,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE operations SET status = $1, result = $2, updated_at = $3 WHERE id = $4")
+        .bind(status.to_string())
+        .bind(result.to_string())
+        .bind(now())
+        .bind(id.to_string())
+        .execute(&app.store.write)
+        .await?;
+    Ok(())
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    p.require("certificate:read")?;
+    let row: Option<(String, String, String, String, Option<String>, i64, i64)> =
+        sqlx::query_as("SELECT id, kind, status, token_id, result, created_at, updated_at FROM operations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&app.store.read)
+            .await
+            .map_err(StoreError::from)?;
+    // Operations are visible to the token that started them, and to admins.
+    let Some((id, kind, status, token_id, result, created, updated)) =
+        row.filter(|r| r.3 == p.token.id || p.token.role == "admin")
+    else {
+        return Err(ApiError::not_found("operation"));
+    };
+    let _ = token_id;
+    let result: Value = result
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or(Value::Null);
+    Ok(Json(
+        json!({"id": id, "kind": kind, "status": status, "result": result, "created_at": created, "updated_at": updated}),
+    ))
+}
