@@ -10,6 +10,17 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::{StoreError, new_id, now};
 
+#[derive(sqlx::FromRow)]
+struct OperationRow {
+    id: String,
+    kind: String,
+    status: String,
+    token_id: String,
+    result: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/operations/{id}", get(get_one))
 }
@@ -49,23 +60,20 @@ async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     p.require("certificate:read")?;
-    let row: Option<(String, String, String, String, Option<String>, i64, i64)> =
-        sqlx::query_as("SELECT id, kind, status, token_id, result, created_at, updated_at FROM operations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&app.store.read)
-            .await
-            .map_err(StoreError::from)?;
+    let row: Option<OperationRow> = sqlx::query_as("SELECT id, kind, status, token_id, result, created_at, updated_at FROM operations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&app.store.read)
+        .await
+        .map_err(StoreError::from)?;
     // Operations are visible to the token that started them, and to admins.
-    let Some((id, kind, status, token_id, result, created, updated)) =
-        row.filter(|r| r.3 == p.token.id || p.token.role == "admin")
-    else {
+    let Some(op) = row.filter(|r| r.token_id == p.token.id || p.token.role == "admin") else {
         return Err(ApiError::not_found("operation"));
     };
-    let _ = token_id;
-    let result: Value = result
+    let result: Value = op
+        .result
         .and_then(|r| serde_json::from_str(&r).ok())
         .unwrap_or(Value::Null);
     Ok(Json(
-        json!({"id": id, "kind": kind, "status": status, "result": result, "created_at": created, "updated_at": updated}),
+        json!({"id": op.id, "kind": op.kind, "status": op.status, "result": result, "created_at": op.created_at, "updated_at": op.updated_at}),
     ))
 }
