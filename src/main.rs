@@ -398,7 +398,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let app = offline_app(load(&common)?, &InitOptions::default()).await?;
-            let rows: Vec<(String, String, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+            // (id, status, serial, common name, not after)
+            type Listed = (String, String, Option<String>, Option<String>, Option<i64>);
+            let rows: Vec<Listed> = sqlx::query_as(
                 "SELECT id, status, serial, common_name, not_after FROM certificates WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
             )
             .bind(status)
