@@ -13,6 +13,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/docs", get(|| async { axum::response::Html(DOCS) }))
 }
 
+/// Path parameters plus the headers every operation takes.
+fn headers(method: &str, mut params: Vec<Value>) -> Vec<Value> {
+    params.push(json!({"$ref": "#/components/parameters/RequestId"}));
+    if method == "POST" {
+        params.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+    }
+    params
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     for (method, path, permission, summary) in ROUTES {
@@ -26,7 +35,7 @@ pub fn document() -> Value {
             "operationId": format!("{}_{}", method.to_lowercase(), path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '-'], "_")),
             "security": [{"bearer": []}],
             "x-permission": permission,
-            "parameters": params,
+            "parameters": headers(method, params),
             "responses": {
                 "2XX": {"description": "success"},
                 "401": {"$ref": "#/components/responses/Error"},
@@ -47,6 +56,12 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "parameters": {
+                "RequestId": {"name": "X-Request-ID", "in": "header", "required": false, "schema": {"type": "string"},
+                              "description": "Echoed on the response (generated when absent) and recorded in the audit log"},
+                "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255},
+                                   "description": "A repeat within 24 h replays the original response; another body under the key is 422; a repeat while the first runs is 409"}
+            },
             "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": {
                 "type": "object",
                 "properties": {"error": {"type": "object", "properties": {

@@ -46,7 +46,13 @@ pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<i64> {
             .fetch_one(&mut *conn)
             .await?;
     let at = now();
-    let details = e.details.to_string();
+    // Events record completed mutations; the outcome says so explicitly.
+    let mut details = e.details;
+    if let Some(obj) = details.as_object_mut() {
+        obj.entry("outcome")
+            .or_insert_with(|| serde_json::Value::String("success".into()));
+    }
+    let details = details.to_string();
     // Events recorded while serving a request carry its X-Request-ID.
     let request_id = e
         .request_id

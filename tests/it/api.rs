@@ -91,7 +91,7 @@ async fn every_route_for_every_role() {
             "{method} {path}: {status}"
         );
     }
-    // The OpenAPI document lists every route with its permission.
+    // The OpenAPI document lists every route with its permission, and the headers.
     let doc: Value = t
         .client
         .get(format!("{}/api/v1/openapi.json", t.https_url))
@@ -101,6 +101,11 @@ async fn every_route_for_every_role() {
         .json()
         .await
         .unwrap();
+    assert_eq!(
+        doc["components"]["parameters"]["IdempotencyKey"]["name"],
+        "Idempotency-Key"
+    );
+    assert_eq!(doc["openapi"], "3.1.0");
     for (method, path, perm, _) in ROUTES {
         assert_eq!(
             doc["paths"][path][method.to_lowercase()]["x-permission"],
@@ -267,6 +272,18 @@ async fn csr_submission_dry_run_policy_export_and_list() {
     assert!(
         s == 200 && v["tags"]["team"] == "web" && v["auto_renew"] == true,
         "{v}"
+    );
+    let (_, ev) = admin
+        .get(&format!(
+            "/api/v1/audit-events?action=certificate.updated&target={id}"
+        ))
+        .await;
+    assert_eq!(
+        ev["items"][0]["details"]
+            .as_str()
+            .map(|d| d.contains("\"outcome\":\"success\"")),
+        Some(true),
+        "{ev}"
     );
     // List: filters, sort and a cursor that walks every row once.
     for i in 0..5 {
