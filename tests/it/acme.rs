@@ -839,3 +839,25 @@ async fn directory_nonce_and_headers() {
     );
     env.t.stop().await;
 }
+
+/// The JWS envelope parser on mutated request bodies: errors, never panics
+/// (the coverage-guided version is `fuzz/fuzz_targets/jws.rs`).
+#[test]
+fn jws_parser_never_panics() {
+    let key = KeyType::EcP256.generate().unwrap();
+    let seed = jws(&key, &json!({"alg": "ES256", "nonce": "n", "url": "https://x/acme/new-order", "jwk": ec_jwk(&key)}), "{}").to_string().into_bytes();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut m = seed.clone();
+        let i = (state as usize) % m.len();
+        match state % 3 {
+            0 => m[i] ^= (state >> 8) as u8 | 1,
+            1 => m.truncate(i),
+            _ => m.insert(i, (state >> 16) as u8),
+        }
+        let _ = signet::acme::jws::parse(&m);
+    }
+}
