@@ -35,6 +35,18 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         count: u64,
     },
+    /// Latency of `GET /api/v1/certificates` queries against a running server.
+    List {
+        /// Base URL of the HTTPS listener.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        ca_bundle: PathBuf,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 200)]
+        count: u64,
+    },
     /// Full ACME flows against a directory (Signet or any other ACME server).
     Acme {
         #[arg(long)]
@@ -75,6 +87,12 @@ async fn main() -> anyhow::Result<()> {
         Cmd::SeedRevoked { data_dir, count } => measure::seed_revoked(&data_dir, count).await,
         Cmd::Crl { data_dir } => measure::crl(&data_dir).await,
         Cmd::Ocsp { data_dir, count } => measure::ocsp(&data_dir, count).await,
+        Cmd::List {
+            url,
+            ca_bundle,
+            token,
+            count,
+        } => measure::list(&url, &ca_bundle, &token, count).await,
         Cmd::Acme {
             directory,
             ca_bundle,

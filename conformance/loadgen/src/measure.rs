@@ -144,3 +144,45 @@ pub async fn ocsp(data_dir: &Path, count: u64) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// p50/p99 of typical list queries over HTTPS, one at a time (first page and a later page).
+pub async fn list(url: &str, ca_bundle: &Path, token: &str, count: u64) -> anyhow::Result<()> {
+    let mut b = reqwest::Client::builder();
+    for c in reqwest::Certificate::from_pem_bundle(&std::fs::read(ca_bundle)?)? {
+        b = b.add_root_certificate(c);
+    }
+    let http = b.build()?;
+    let queries = [
+        "limit=50",
+        "status=revoked&limit=50",
+        "status=active,revoked&sort=not_after&order=desc&limit=50",
+        "expiring_within_days=30&limit=50",
+        "common_name=seed12345&limit=50",
+    ];
+    let mut report = serde_json::Map::new();
+    for q in queries {
+        let mut ms = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..count {
+            let full = match &cursor {
+                Some(c) => format!("{url}/api/v1/certificates?{q}&cursor={c}"),
+                None => format!("{url}/api/v1/certificates?{q}"),
+            };
+            let start = Instant::now();
+            let r = http.get(&full).bearer_auth(token).send().await?;
+            anyhow::ensure!(r.status().is_success(), "{full}: {}", r.status());
+            let v: serde_json::Value = r.json().await?;
+            ms.push(start.elapsed().as_secs_f64() * 1000.0);
+            // Walk forward so later pages are measured too, then start over.
+            cursor = v["next_cursor"].as_str().map(String::from);
+        }
+        ms.sort_by(|a, b| a.total_cmp(b));
+        let pct = |p: f64| ms[((ms.len() as f64 * p) as usize).min(ms.len() - 1)];
+        report.insert(
+            q.to_string(),
+            serde_json::json!({"p50_ms": pct(0.5), "p99_ms": pct(0.99)}),
+        );
+    }
+    println!("{}", serde_json::Value::Object(report));
+    Ok(())
+}
