@@ -74,20 +74,15 @@ async fn regenerate(
             e.to_string(),
         )
     })?;
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    crate::store::audit::record(
-        &mut tx,
-        crate::store::audit::Event {
-            actor: &p.actor(),
-            action: "crl.published",
-            target: Some(&ca.id),
-            severity: "info",
-            request_id: None,
-            details: json!({"type": row.kind, "number": row.number}),
-        },
+    super::audit_event(
+        &app,
+        &p,
+        "crl.published",
+        &ca.id,
+        "info",
+        json!({"type": row.kind, "number": row.number}),
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
     Ok((
         StatusCode::CREATED,
         Json(

@@ -290,20 +290,7 @@ async fn update(
     .execute(&app.store.write)
     .await
     .map_err(StoreError::from)?;
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    audit::record(
-        &mut tx,
-        audit::Event {
-            actor: &p.actor(),
-            action: "certificate.updated",
-            target: Some(&id),
-            severity: "info",
-            request_id: None,
-            details: json!({}),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    super::audit_event(&app, &p, "certificate.updated", &id, "info", json!({})).await?;
     Ok(Json(full_view(&app, &id).await?))
 }
 

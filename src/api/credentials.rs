@@ -12,7 +12,7 @@ use super::auth::Principal;
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::{StoreError, audit, now, projects};
+use crate::store::{StoreError, now, projects};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,30 +23,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/acme/eab-credentials/{id}", delete(revoke_eab))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
-}
-
-async fn record(
-    app: &AppState,
-    p: &Principal,
-    action: &str,
-    target: &str,
-    details: Value,
-) -> Result<(), ApiError> {
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    audit::record(
-        &mut tx,
-        audit::Event {
-            actor: &p.actor(),
-            action,
-            target: Some(target),
-            severity: "high",
-            request_id: None,
-            details,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -86,11 +62,12 @@ async fn create_eab(
             ),
             other => other.into(),
         })?;
-    record(
+    super::audit_event(
         &app,
         &p,
         "eab.created",
         &e.kid,
+        "high",
         json!({"project_id": e.project_id, "template_id": e.template_id}),
     )
     .await?;
@@ -145,11 +122,12 @@ async fn revoke_eab(
         .await
         .map_err(StoreError::from)?;
     tx.commit().await.map_err(StoreError::from)?;
-    record(
+    super::audit_event(
         &app,
         &p,
         "eab.revoked",
         &id,
+        "high",
         json!({"accounts_deactivated": true}),
     )
     .await?;
@@ -199,11 +177,12 @@ async fn create_token(
     let name = b.name.unwrap_or_else(|| "api".into());
     let (id, secret) =
         crate::tokens::create(&app.store, &name, &b.role, project_id.as_deref(), expires).await?;
-    record(
+    super::audit_event(
         &app,
         &p,
         "token.created",
         &id,
+        "high",
         json!({"role": b.role, "project_id": project_id}),
     )
     .await?;
@@ -245,6 +224,6 @@ async fn revoke_token(
     if done.rows_affected() != 1 {
         return Err(ApiError::not_found("live token"));
     }
-    record(&app, &p, "token.revoked", &id, json!({})).await?;
+    super::audit_event(&app, &p, "token.revoked", &id, "high", json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

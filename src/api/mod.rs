@@ -262,6 +262,34 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(openapi::routes())
 }
 
+/// Record one audit event for an API action in its own transaction (the
+/// request id is attached by the store from the request being served).
+pub(crate) async fn audit_event(
+    app: &AppState,
+    p: &auth::Principal,
+    action: &str,
+    target: &str,
+    severity: &str,
+    details: serde_json::Value,
+) -> Result<(), crate::error::ApiError> {
+    use crate::store::{StoreError, audit};
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    audit::record(
+        &mut tx,
+        audit::Event {
+            actor: &p.actor(),
+            action,
+            target: Some(target),
+            severity,
+            request_id: None,
+            details,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
 /// The permission a request needs, from `ROUTES` (`{x}` matches one segment).
 pub fn permission_for(method: &str, path: &str) -> Option<&'static str> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();

@@ -12,7 +12,7 @@ use super::json::ApiJson;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::policy::TemplateSpec;
-use crate::store::{StoreError, audit, templates};
+use crate::store::{StoreError, templates};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -81,29 +81,6 @@ struct Create {
     spec: Value,
 }
 
-async fn audit_event(
-    app: &AppState,
-    p: &Principal,
-    action: &str,
-    target: &str,
-) -> Result<(), ApiError> {
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    audit::record(
-        &mut tx,
-        audit::Event {
-            actor: &p.actor(),
-            action,
-            target: Some(target),
-            severity: "info",
-            request_id: None,
-            details: json!({}),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
-}
-
 async fn create(
     State(app): State<AppState>,
     p: Principal,
@@ -132,7 +109,7 @@ async fn create(
     }
     let spec = checked(if b.spec.is_null() { json!({}) } else { b.spec })?;
     let id = templates::upsert(&app.store.write, &b.name, &spec).await?;
-    audit_event(&app, &p, "template.created", &id).await?;
+    super::audit_event(&app, &p, "template.created", &id, "info", json!({})).await?;
     Ok((StatusCode::CREATED, Json(view(&find(&app, &id).await?))))
 }
 
@@ -152,7 +129,7 @@ async fn replace(
     let t = find(&app, &id).await?;
     let spec = checked(b.spec)?;
     templates::upsert(&app.store.write, &t.name, &spec).await?;
-    audit_event(&app, &p, "template.updated", &t.id).await?;
+    super::audit_event(&app, &p, "template.updated", &t.id, "info", json!({})).await?;
     Ok(Json(view(&find(&app, &t.id).await?)))
 }
 
@@ -187,6 +164,6 @@ async fn remove(
         .execute(&app.store.write)
         .await
         .map_err(StoreError::from)?;
-    audit_event(&app, &p, "template.deleted", &t.id).await?;
+    super::audit_event(&app, &p, "template.deleted", &t.id, "info", json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,6 @@ use super::{attachment, open_key, visible};
 use crate::api::auth::Principal;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::{StoreError, audit};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -31,30 +30,6 @@ pub struct ExportQuery {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-}
-
-async fn log(
-    app: &AppState,
-    p: &Principal,
-    id: &str,
-    action: &str,
-    details: serde_json::Value,
-) -> Result<(), ApiError> {
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    audit::record(
-        &mut tx,
-        audit::Event {
-            actor: &p.actor(),
-            action,
-            target: Some(id),
-            severity: "high",
-            request_id: None,
-            details,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
 }
 
 pub async fn export(
@@ -186,11 +161,12 @@ pub async fn export(
             ));
         }
     };
-    log(
+    crate::api::audit_event(
         &app,
         &p,
-        &id,
         "certificate.exported",
+        &id,
+        "high",
         json!({"format": format, "include_key": include_key, "include_chain": include_chain}),
     )
     .await?;
@@ -226,11 +202,12 @@ pub async fn private_key(
         None => key.private_key_to_pem_pkcs8(),
     }
     .map_err(internal)?;
-    log(
+    crate::api::audit_event(
         &app,
         &p,
-        &id,
         "certificate.private_key_read",
+        &id,
+        "high",
         json!({"encrypted": q.password.is_some()}),
     )
     .await?;
