@@ -16,6 +16,8 @@ pub struct TestApp {
     pub app: AppState,
     pub https_url: String,
     pub http_url: String,
+    /// Where the HTTPS listener is bound (differs from `https_url` when `public_url` is set).
+    pub https_bound: String,
     pub dir: PathBuf,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -75,7 +77,8 @@ pub async fn start(cfg: Config) -> TestApp {
     let http = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .unwrap();
-    let https_url = server::base_url("https", "", https.local_addr().unwrap());
+    let https_url = server::base_url("https", &cfg.public_url, https.local_addr().unwrap());
+    let https_bound = server::base_url("https", "", https.local_addr().unwrap());
     let http_url = server::base_url("http", "", http.local_addr().unwrap());
     let dir = cfg.data_dir.clone();
     let app = bootstrap::start(
@@ -109,6 +112,7 @@ pub async fn start(cfg: Config) -> TestApp {
         app,
         https_url,
         http_url,
+        https_bound,
         dir,
         client,
         stop: Some(tx),

@@ -6,4 +6,5 @@ mod acme_env;
 mod api;
 mod foundation;
 mod helpers;
+mod replicas;
 mod revocation;
