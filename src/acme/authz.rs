@@ -108,7 +108,9 @@ pub async fn challenge(
         .await?
         .ok_or_else(|| Problem::not_found("no such challenge"))?;
     let a = own_authz(&app, &jws, &c.authz_id).await?;
-    if !jws.is_post_as_get() && db::start_challenge(&app.store.write, &id).await? {
+    if !jws.is_post_as_get()
+        && db::start_challenge(&app.store.write, &id, stale_before(&app)).await?
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thumbprint = jws.account()?.thumbprint.clone();
         let task_app = app.clone();
@@ -134,6 +136,13 @@ pub async fn challenge(
         Some(url(&app, "authz", &c.authz_id)),
         retry,
     ))
+}
+
+/// A validation still 'processing' after every attempt could have timed out
+/// was abandoned (its replica died); it may be started again.
+fn stale_before(app: &AppState) -> i64 {
+    let v = &app.config.acme.validation;
+    crate::store::now() - (v.timeout_secs * u64::from(v.attempts.max(1)) + 30) as i64
 }
 
 async fn run_validation(

@@ -473,12 +473,22 @@ pub async fn challenge<'e>(
 }
 
 /// pending → processing for one challenge, only while its authz is pending.
-pub async fn start_challenge<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> Result<bool> {
+/// Claim a challenge for validation: pending → processing, or take over a
+/// validation that started before `stale_before` (its replica died). Only
+/// one caller wins, and only while the authz is still pending.
+pub async fn start_challenge<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    stale_before: i64,
+) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE acme_challenges SET status = 'processing' WHERE id = $1 AND status = 'pending' \
+        "UPDATE acme_challenges SET status = 'processing', processing_since = $2 WHERE id = $1 \
+         AND (status = 'pending' OR (status = 'processing' AND COALESCE(processing_since, 0) < $3)) \
          AND authz_id IN (SELECT id FROM acme_authzs WHERE status = 'pending')",
     )
     .bind(id.to_string())
+    .bind(now())
+    .bind(stale_before)
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
