@@ -472,7 +472,6 @@ pub async fn challenge<'e>(
     .await?)
 }
 
-/// pending → processing for one challenge, only while its authz is pending.
 /// Claim a challenge for validation: pending → processing, or take over a
 /// validation that started before `stale_before` (its replica died). Only
 /// one caller wins, and only while the authz is still pending.

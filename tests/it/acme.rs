@@ -862,17 +862,18 @@ fn jws_parser_never_panics() {
     }
 }
 
-/// A replica that dies mid-validation leaves its challenge 'processing'; once
-/// that is stale, a new POST takes the validation over instead of hanging.
-#[tokio::test]
-async fn abandoned_validation_is_taken_over() {
-    let env = AcmeEnv::new().await;
-    let mut c = env.raw().await;
-    c.register().await;
+/// An http-01 challenge for a fresh one-name order, already marked
+/// 'processing' since `since` (as a validation in flight, or abandoned).
+async fn processing_challenge(
+    env: &AcmeEnv,
+    c: &RawClient,
+    name: &str,
+    since: i64,
+) -> serde_json::Value {
     let order = c
         .post(
             &c.url("newOrder"),
-            Some(json!({"identifiers": [{"type": "dns", "value": "crash.example.test"}]})),
+            Some(json!({"identifiers": [{"type": "dns", "value": name}]})),
         )
         .await;
     let authz = c
@@ -892,15 +893,27 @@ async fn abandoned_validation_is_taken_over() {
         .next()
         .unwrap()
         .to_string();
-    // The crashed replica's state: processing, started long ago, never finished.
     sqlx::query(
         "UPDATE acme_challenges SET status = 'processing', processing_since = $1 WHERE id = $2",
     )
-    .bind(signet::store::now() - 3600)
-    .bind(id.clone())
+    .bind(since)
+    .bind(id)
     .execute(&env.t.app.store.write)
     .await
     .unwrap();
+    ch
+}
+
+/// A replica that dies mid-validation leaves its challenge 'processing'; once
+/// that is stale, a new POST takes the validation over instead of hanging.
+#[tokio::test]
+async fn abandoned_validation_is_taken_over() {
+    let env = AcmeEnv::new().await;
+    let mut c = env.raw().await;
+    c.register().await;
+    // The crashed replica's state: processing, started long ago, never finished.
+    let ch =
+        processing_challenge(&env, &c, "crash.example.test", signet::store::now() - 3600).await;
     let tp = signet_ca::jose::parse_jwk(&ec_jwk(&c.key))
         .unwrap()
         .thumbprint;
@@ -912,37 +925,7 @@ async fn abandoned_validation_is_taken_over() {
     let r = c.post(ch["url"].as_str().unwrap(), Some(json!({}))).await;
     assert_eq!(r.body["status"], "valid", "{:?}", r.body);
     // A fresh 'processing' (a live validation elsewhere) is left alone.
-    let order = c
-        .post(
-            &c.url("newOrder"),
-            Some(json!({"identifiers": [{"type": "dns", "value": "busy.example.test"}]})),
-        )
-        .await;
-    let authz = c
-        .post(order.body["authorizations"][0].as_str().unwrap(), None)
-        .await;
-    let ch = authz.body["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "http-01")
-        .unwrap()
-        .clone();
-    let id = ch["url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    sqlx::query(
-        "UPDATE acme_challenges SET status = 'processing', processing_since = $1 WHERE id = $2",
-    )
-    .bind(signet::store::now())
-    .bind(id)
-    .execute(&env.t.app.store.write)
-    .await
-    .unwrap();
+    let ch = processing_challenge(&env, &c, "busy.example.test", signet::store::now()).await;
     let r = c.post(ch["url"].as_str().unwrap(), Some(json!({}))).await;
     assert_eq!(r.body["status"], "processing");
     assert!(r.headers.contains_key("retry-after"));
