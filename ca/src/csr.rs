@@ -2,6 +2,7 @@
 
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509Req;
+use x509_parser::cri_attributes::ParsedCriAttribute;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
@@ -20,6 +21,8 @@ pub struct ParsedCsr {
     pub subject: Vec<(String, String)>,
     /// Requested SANs, normalised (DNS lower-cased), in request order, deduplicated.
     pub sans: Vec<San>,
+    /// The challengePassword attribute (SCEP enrolment secrets).
+    pub challenge_password: Option<String>,
 }
 
 impl ParsedCsr {
@@ -62,7 +65,7 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
             .map_err(|_| CaError::MalformedCsr(format!("subject attribute {k} is not a string")))?;
         subject.push((k, v));
     }
-    let sans = requested_sans(&der)?;
+    let (sans, challenge_password) = requested_attributes(&der)?;
     Ok(ParsedCsr {
         der,
         public_key,
@@ -70,15 +73,24 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
         key,
         subject,
         sans,
+        challenge_password,
     })
 }
 
-fn requested_sans(der: &[u8]) -> Result<Vec<San>> {
+/// The requested SANs and the challengePassword.
+fn requested_attributes(der: &[u8]) -> Result<(Vec<San>, Option<String>)> {
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
         .map_err(|e| CaError::MalformedCsr(format!("cannot parse request attributes: {e}")))?;
+    let challenge = csr
+        .certification_request_info
+        .iter_attributes()
+        .find_map(|a| match a.parsed_attribute() {
+            ParsedCriAttribute::ChallengePassword(p) => Some(p.0.clone()),
+            _ => None,
+        });
     let mut out: Vec<San> = Vec::new();
     let Some(exts) = csr.requested_extensions() else {
-        return Ok(out);
+        return Ok((out, challenge));
     };
     for ext in exts {
         let ParsedExtension::SubjectAlternativeName(san) = ext else {
@@ -107,5 +119,5 @@ fn requested_sans(der: &[u8]) -> Result<Vec<San>> {
             }
         }
     }
-    Ok(out)
+    Ok((out, challenge))
 }

@@ -13,6 +13,7 @@ pub mod jose;
 pub mod key;
 pub mod names;
 pub mod ocsp;
+pub mod scep;
 pub mod serial;
 
 pub use error::CaError;

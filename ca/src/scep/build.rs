@@ -1,0 +1,192 @@
+//! Writing SCEP messages: the signed pkiMessage (a CertRep from the server,
+//! or a request from a test client), envelopes and degenerate SignedData.
+
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::hash::hash;
+use openssl::pkey::{Id, PKeyRef, Private};
+use openssl::sign::Signer;
+use openssl::stack::Stack;
+use openssl::x509::{X509, X509Ref};
+
+use super::*;
+use crate::der::{self, oid, seq, wrap};
+use crate::error::{CaError, Result};
+
+/// The SCEP attributes of one message.
+pub struct Attrs<'a> {
+    pub message_type: MessageType,
+    pub transaction_id: &'a str,
+    pub sender_nonce: &'a [u8],
+    /// A reply echoes the request's senderNonce here.
+    pub recipient_nonce: Option<&'a [u8]>,
+    pub status: Option<PkiStatus>,
+    pub failure: Option<&'a Failure>,
+}
+
+fn attribute(oid_str: &str, value: Vec<u8>) -> Vec<u8> {
+    seq(&[oid(oid_str), wrap(0x31, &value)].concat())
+}
+
+fn printable(s: &str) -> Vec<u8> {
+    wrap(0x13, s.as_bytes())
+}
+
+/// Sign `content` (an envelope, or empty) into a pkiMessage. `certs` go in
+/// the message after the signer's own certificate (e.g. the CA, for clients
+/// that verify against a CA+RA chain).
+pub fn sign_message(
+    signer: &X509Ref,
+    key: &PKeyRef<Private>,
+    digest: Digest,
+    attrs: &Attrs<'_>,
+    content: &[u8],
+    certs: &[X509],
+) -> Result<Vec<u8>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut list = vec![
+        attribute(OID_CONTENT_TYPE, oid(OID_DATA)),
+        attribute(OID_SIGNING_TIME, der::time(now)),
+        attribute(
+            OID_MESSAGE_DIGEST,
+            der::octets(&hash(digest.md(), content)?),
+        ),
+        attribute(
+            OID_MESSAGE_TYPE,
+            printable(&(attrs.message_type as u8).to_string()),
+        ),
+        attribute(OID_TRANSACTION_ID, printable(attrs.transaction_id)),
+        attribute(OID_SENDER_NONCE, der::octets(attrs.sender_nonce)),
+    ];
+    if let Some(n) = attrs.recipient_nonce {
+        list.push(attribute(OID_RECIPIENT_NONCE, der::octets(n)));
+    }
+    if let Some(s) = attrs.status {
+        list.push(attribute(OID_PKI_STATUS, printable(&(s as u8).to_string())));
+    }
+    if let Some(f) = attrs.failure {
+        list.push(attribute(
+            OID_FAIL_INFO,
+            printable(&(f.info as u8).to_string()),
+        ));
+        list.push(attribute(OID_FAIL_INFO_TEXT, wrap(0x0c, f.text.as_bytes())));
+    }
+    // DER orders a SET OF by encoding.
+    list.sort();
+    let attrs_der = list.concat();
+    let signature = {
+        let mut s = Signer::new(digest.md(), key)?;
+        s.sign_oneshot_to_vec(&wrap(0x31, &attrs_der))?
+    };
+    let digest_alg = seq(&[oid(digest.oid()), der::NULL.to_vec()].concat());
+    let signer_info = seq(&[
+        der::small_int(1),
+        issuer_and_serial(signer)?,
+        digest_alg.clone(),
+        wrap(0xa0, &attrs_der),
+        signature_algorithm(key, digest)?,
+        der::octets(&signature),
+    ]
+    .concat());
+    let mut cert_list = signer.to_der()?;
+    for c in certs {
+        cert_list.extend(c.to_der()?);
+    }
+    let signed_data = seq(&[
+        der::small_int(1),
+        wrap(0x31, &digest_alg),
+        seq(&[oid(OID_DATA), wrap(0xa0, &der::octets(content))].concat()),
+        wrap(0xa0, &cert_list),
+        wrap(0x31, &signer_info),
+    ]
+    .concat());
+    Ok(content_info(OID_SIGNED_DATA, &signed_data))
+}
+
+fn content_info(type_oid: &str, content: &[u8]) -> Vec<u8> {
+    seq(&[oid(type_oid), wrap(0xa0, content)].concat())
+}
+
+fn issuer_and_serial(cert: &X509Ref) -> Result<Vec<u8>> {
+    Ok(seq(&[
+        cert.issuer_name().to_der()?,
+        der::uint(&cert.serial_number().to_bn()?.to_vec()),
+    ]
+    .concat()))
+}
+
+fn signature_algorithm(key: &PKeyRef<Private>, digest: Digest) -> Result<Vec<u8>> {
+    let alg = match (key.id(), digest) {
+        (Id::RSA, _) => {
+            return Ok(seq(
+                &[oid("1.2.840.113549.1.1.1"), der::NULL.to_vec()].concat()
+            ));
+        }
+        (Id::EC, Digest::Sha1) => "1.2.840.10045.4.1",
+        (Id::EC, Digest::Sha256) => "1.2.840.10045.4.3.2",
+        (Id::EC, Digest::Sha384) => "1.2.840.10045.4.3.3",
+        (Id::EC, Digest::Sha512) => "1.2.840.10045.4.3.4",
+        _ => {
+            return Err(CaError::UnsupportedKey(
+                "SCEP messages are signed with RSA or EC keys".into(),
+            ));
+        }
+    };
+    Ok(seq(&oid(alg)))
+}
+
+/// Encrypt `plaintext` to `recipients` (key transport: RSA).
+pub fn envelope(recipients: &[X509], plaintext: &[u8], cipher: ContentCipher) -> Result<Vec<u8>> {
+    let mut stack = Stack::new()?;
+    for r in recipients {
+        stack.push(r.clone())?;
+    }
+    let cms = CmsContentInfo::encrypt(&stack, plaintext, cipher.cipher(), CMSOptions::BINARY);
+    let _ = openssl::error::ErrorStack::get();
+    Ok(cms?.to_der()?)
+}
+
+/// A certs-only SignedData (no content, no signers): GetCACert's CA+RA
+/// reply and the certificate or CRL inside a CertRep. DER certificates and
+/// CRLs are passed through as they are.
+pub fn degenerate(certs: &[&[u8]], crls: &[&[u8]]) -> Vec<u8> {
+    let mut body = [der::small_int(1), wrap(0x31, &[]), seq(&oid(OID_DATA))].concat();
+    if !certs.is_empty() {
+        body.extend(wrap(0xa0, &certs.concat()));
+    }
+    if !crls.is_empty() {
+        body.extend(wrap(0xa1, &crls.concat()));
+    }
+    body.extend(wrap(0x31, &[]));
+    content_info(OID_SIGNED_DATA, &seq(&body))
+}
+
+/// A PKCS#10 request carrying a challengePassword, as SCEP clients send it
+/// (OpenSSL's safe API cannot add the attribute). Used by tests and the load
+/// generator; signs with SHA-256.
+pub fn csr_with_challenge(
+    key: &PKeyRef<Private>,
+    subject: &openssl::x509::X509NameRef,
+    challenge: Option<&str>,
+) -> Result<Vec<u8>> {
+    let attrs = match challenge {
+        Some(c) => attribute("1.2.840.113549.1.9.7", printable(c)),
+        None => Vec::new(),
+    };
+    let info = seq(&[
+        der::small_int(0),
+        subject.to_der()?,
+        key.public_key_to_der()?,
+        wrap(0xa0, &attrs),
+    ]
+    .concat());
+    let alg = match key.id() {
+        Id::RSA => seq(&[oid("1.2.840.113549.1.1.11"), der::NULL.to_vec()].concat()),
+        _ => seq(&oid("1.2.840.10045.4.3.2")),
+    };
+    let sig =
+        Signer::new(openssl::hash::MessageDigest::sha256(), key)?.sign_oneshot_to_vec(&info)?;
+    Ok(seq(&[info, alg, der::bit_string(&sig)].concat()))
+}
