@@ -21,6 +21,7 @@ pub struct App {
     pub validator: crate::acme::validate::Validator,
     pub auth_limiter: crate::api::auth::AuthLimiter,
     pub nonces: crate::acme::nonce::Nonces,
+    pub scep: crate::scep::responder::Responders,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
     pub https_url: String,
     /// Base URL of the plain-HTTP listener, used in CRLDP/AIA.
@@ -51,6 +52,7 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
         .merge(ops::routes())
         .merge(crate::acme::routes(state.clone()))
         .merge(crate::api::routes(state.clone()))
+        .merge(crate::scep::routes())
         .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -61,6 +63,7 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
         .merge(ops::routes())
         .route("/ca/{file}", get(ops::ca_certificate))
         .merge(crate::revocation::http::routes())
+        .merge(crate::scep::routes())
         .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -81,12 +81,6 @@ fn write_secret(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn random_b64(n: usize) -> anyhow::Result<String> {
-    let mut b = vec![0u8; n];
-    rand_bytes(&mut b)?;
-    Ok(signet_ca::jose::b64(&b))
-}
-
 fn master_key(cfg: &Config) -> anyhow::Result<[u8; 32]> {
     let text = if !cfg.master_key.is_empty() {
         cfg.master_key.clone()
@@ -133,6 +127,7 @@ pub async fn start(
         validator,
         auth_limiter: Default::default(),
         nonces: crate::acme::nonce::Nonces::for_store(&store),
+        scep: Default::default(),
         config: cfg,
         store,
         master_key,
@@ -145,8 +140,21 @@ pub async fn start(
     write_public_files(&app).await?;
     ensure_admin_token(&app).await?;
     let paths = Paths::new(&app.config);
+    // Old devices encrypt with single DES, which OpenSSL 3 keeps in its
+    // legacy provider.
+    if !signet_ca::scep::enable_legacy_ciphers() {
+        tracing::warn!(
+            "OpenSSL legacy provider unavailable: SCEP requests using single DES will fail"
+        );
+    }
     if !paths.scep_challenge.exists() {
-        write_secret(&paths.scep_challenge, random_b64(24)?.as_bytes())?;
+        // Hex: a PrintableString, which some devices insist on.
+        let mut b = [0u8; 16];
+        rand_bytes(&mut b)?;
+        write_secret(
+            &paths.scep_challenge,
+            signet_ca::serial::to_hex(&b).as_bytes(),
+        )?;
     }
     issuance::reconcile(&app).await?;
     // A CRL must never lapse: publish whatever fell due while we were down.
@@ -165,19 +173,25 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-async fn seed(cfg: &Config, store: &Store) -> anyhow::Result<()> {
-    let default_id = match templates::find(&store.read, "default").await {
-        Ok(t) => t.id,
+/// Create a template unless it exists (an administrator may have edited it).
+async fn seed_once(store: &Store, name: &str, spec: &TemplateSpec) -> anyhow::Result<String> {
+    match templates::find(&store.read, name).await {
+        Ok(t) => Ok(t.id),
         Err(store::StoreError::NotFound) => {
-            templates::upsert(
-                &store.write,
-                "default",
-                &serde_json::to_string(&TemplateSpec::default())?,
-            )
-            .await?
+            Ok(templates::upsert(&store.write, name, &serde_json::to_string(spec)?).await?)
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn seed(cfg: &Config, store: &Store) -> anyhow::Result<()> {
+    let default_id = seed_once(store, "default", &TemplateSpec::default()).await?;
+    seed_once(
+        store,
+        crate::scep::DEVICE_TEMPLATE,
+        &crate::scep::device_template(),
+    )
+    .await?;
     let server = TemplateSpec {
         channels: vec![Channel::Api],
         description: "Signet's own TLS certificate".into(),
@@ -473,6 +487,7 @@ pub async fn ensure_tls_cert(app: &App) -> anyhow::Result<(PathBuf, PathBuf)> {
         key: RequestKey::Generate(KeyType::EcP256),
         validity_days: None,
         replaces_id: None,
+        min_approvals: 0,
     };
     let row = match issuance::submit(app, req).await? {
         Outcome::Issued(row) => row,

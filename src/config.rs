@@ -33,6 +33,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub acme: AcmeConfig,
     pub revocation: RevocationConfig,
+    pub scep: ScepConfig,
     /// Templates upserted into the store at every start (name → spec).
     pub templates: BTreeMap<String, TemplateSpec>,
 }
@@ -122,6 +123,82 @@ impl Default for RevocationConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct ScepConfig {
+    /// Served at /scep/{name}. A profile names a template (which names the
+    /// CA), so a CA rollover does not change what devices are configured with.
+    pub profiles: BTreeMap<String, ScepProfile>,
+}
+
+impl Default for ScepConfig {
+    fn default() -> Self {
+        ScepConfig {
+            profiles: BTreeMap::from([("default".to_string(), ScepProfile::default())]),
+        }
+    }
+}
+
+/// How a SCEP request proves it may enrol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChallengeMode {
+    /// One shared secret (`challenge_secret`, or <data_dir>/scep-challenge).
+    Static,
+    /// Single-use secrets minted by POST /api/v1/scep/challenges.
+    OneTime,
+    /// `webhook_url` decides, and is told the outcome (the Intune pattern).
+    Webhook,
+    /// No challenge: the request waits for an administrator's approval.
+    None,
+}
+
+/// Whether the profile uses a separate RSA RA/decrypter certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RaMode {
+    /// An RA for EC CAs (which cannot decrypt); an RSA CA answers itself.
+    Auto,
+    /// Always an RA (some Apple setups expect one).
+    Always,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScepProfile {
+    pub template: String,
+    pub challenge: ChallengeMode,
+    /// Static mode; empty means the contents of <data_dir>/scep-challenge.
+    pub challenge_secret: String,
+    pub webhook_url: String,
+    pub webhook_timeout_secs: u64,
+    /// Accept DES, 3DES and SHA-1 (RFC 8894 legacy). Real fleets need it.
+    pub allow_legacy: bool,
+    pub ra: RaMode,
+    /// Accept a request signed by a current certificate of this CA without a
+    /// challenge (renewal, RFC 8894 §3.3.1.2).
+    pub renewal: bool,
+    /// Put the CA chain next to the issued certificate in CertRep (Cisco VPN
+    /// wants it; Juniper refuses it).
+    pub include_ca_in_reply: bool,
+}
+
+impl Default for ScepProfile {
+    fn default() -> Self {
+        ScepProfile {
+            template: "scep-device".into(),
+            challenge: ChallengeMode::Static,
+            challenge_secret: String::new(),
+            webhook_url: String::new(),
+            webhook_timeout_secs: 5,
+            allow_legacy: true,
+            ra: RaMode::Auto,
+            renewal: true,
+            include_ca_in_reply: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ValidationConfig {
     pub http01_port: u16,
     pub tls_alpn01_port: u16,
@@ -153,6 +230,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             acme: AcmeConfig::default(),
             revocation: RevocationConfig::default(),
+            scep: ScepConfig::default(),
             templates: BTreeMap::new(),
         }
     }
@@ -290,6 +368,22 @@ impl Config {
             anyhow::bail!(
                 "invalid configuration: acme.validation.workers and timeout_secs must be > 0"
             );
+        }
+        for (name, p) in &self.scep.profiles {
+            if p.challenge == ChallengeMode::Webhook && !p.webhook_url.starts_with("http") {
+                anyhow::bail!(
+                    "invalid configuration: scep.profiles.{name}.webhook_url must be an http(s) URL in webhook mode"
+                );
+            }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                anyhow::bail!(
+                    "invalid configuration: scep.profiles.{name:?}: names are letters, digits, - and _"
+                );
+            }
         }
         for (name, spec) in &self.templates {
             spec.validate()
@@ -431,6 +525,18 @@ delta_validity_secs = 3600
 ocsp_validity_secs = 3600      # OCSP nextUpdate and cache lifetime
 check_interval_secs = 60
 crl_shards = 1                 # >1: partition CRLs by serial (Issuing Distribution Point)
+
+# SCEP profiles, served at http://<http_listen>/scep/<name>. See README "SCEP".
+[scep.profiles.default]
+template = "scep-device"       # the template names the signing CA
+challenge = "static"           # static | one-time | webhook | none (admin approval)
+challenge_secret = ""          # static: empty = <data_dir>/scep-challenge
+webhook_url = ""               # webhook: POSTed the request, must answer {{"allow": true}}
+webhook_timeout_secs = 5
+allow_legacy = true            # DES/3DES/SHA-1 (RFC 8894 legacy; most device fleets need it)
+ra = "auto"                    # auto: RSA RA/decrypter for EC CAs | always
+renewal = true                 # requests signed by a current certificate need no challenge
+include_ca_in_reply = false
 
 [acme.validation.hosts]        # name or "*.suffix" -> IP, consulted before DNS
 # "*.example.test" = "127.0.0.1"

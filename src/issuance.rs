@@ -43,6 +43,9 @@ pub struct IssuanceRequest {
     pub key: RequestKey,
     pub validity_days: Option<u32>,
     pub replaces_id: Option<String>,
+    /// Approvals required at least, whatever the template says (a SCEP
+    /// profile without a challenge holds every request for an admin).
+    pub min_approvals: u32,
 }
 
 impl IssuanceRequest {
@@ -58,6 +61,7 @@ impl IssuanceRequest {
             key: RequestKey::Csr(csr),
             validity_days: None,
             replaces_id: None,
+            min_approvals: 0,
         }
     }
 }
@@ -164,7 +168,7 @@ pub async fn evaluate(app: &App, req: &IssuanceRequest) -> Result<Resolved, Issu
         ca_id: ca.id,
         key: key_info,
         plan: cert,
-        approvals_required: plan.approvals_required,
+        approvals_required: plan.approvals_required.max(req.min_approvals),
     })
 }
 

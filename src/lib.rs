@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod revocation;
+pub mod scep;
 pub mod server;
 pub mod store;
 pub mod tokens;

@@ -51,9 +51,8 @@ pub async fn ca_certificate(
     })?;
     let cache = (header::CACHE_CONTROL, "public, max-age=3600");
     Ok(if pem {
-        let cert = openssl::x509::X509::from_der(&ca.cert_der).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        let cert = openssl::x509::X509::from_der(&ca.cert_der)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         let body = cert.to_pem().unwrap_or_default();
         (
             [(header::CONTENT_TYPE, "application/x-pem-file"), cache],

@@ -490,6 +490,7 @@ pub async fn finalize(
         key: RequestKey::Csr(parsed),
         validity_days: None,
         replaces_id: o.replaces_id.clone(),
+        min_approvals: 0,
     };
     match issuance::submit(&app, request).await {
         Ok(Outcome::Issued(row)) => {

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::tokens::{self, TokenRow};
 
-pub const PERMISSIONS: [&str; 14] = [
+pub const PERMISSIONS: [&str; 15] = [
     "certificate:request",
     "certificate:read",
     "certificate:approve",
@@ -28,6 +28,7 @@ pub const PERMISSIONS: [&str; 14] = [
     "ca:read",
     "ca:admin",
     "acme:eab",
+    "scep:challenge",
     "audit:read",
     "token:write",
 ];
@@ -43,6 +44,7 @@ pub fn role_permissions(role: &str) -> &'static [&'static str] {
             "certificate:revoke",
             "certificate:archive",
             "ca:read",
+            "scep:challenge",
             "audit:read",
         ],
         "requester" => &["certificate:request", "certificate:read"],

@@ -157,9 +157,8 @@ async fn chain(
     }
     let mut pem = Vec::new();
     loop {
-        let x = openssl::x509::X509::from_der(&c.cert_der).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        let x = openssl::x509::X509::from_der(&c.cert_der)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         pem.extend(x.to_pem().unwrap_or_default());
         match &c.parent_id {
             Some(pid) => c = cas::get(&app.store.read, pid).await?,
@@ -245,12 +244,12 @@ async fn create(
         parent_id: Some(parent.id.clone()),
         subject: format!("{:?}", sub.cert.subject_name()),
         key_type: spec.key_type.to_string(),
-        cert_der: sub.cert.to_der().map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?,
-        key_sealed: signet_ca::key::seal_key(&app.master_key, id.as_bytes(), &sub.key).map_err(
-            |e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-        )?,
+        cert_der: sub
+            .cert
+            .to_der()
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+        key_sealed: signet_ca::key::seal_key(&app.master_key, id.as_bytes(), &sub.key)
+            .map_err(|e| ApiError::internal(e.to_string()))?,
         not_before: spec.not_before,
         not_after: spec.not_after,
         crl_number: 0,

@@ -229,6 +229,7 @@ async fn submit(
             key: RequestKey::Generate(b.key_type.unwrap_or(KeyType::EcP256)),
             validity_days: b.validity_days,
             replaces_id: None,
+            min_approvals: 0,
         },
     };
     if q.dry_run {
@@ -580,6 +581,7 @@ async fn renew(
         key,
         validity_days: None,
         replaces_id: Some(id),
+        min_approvals: 0,
     };
     let (status, new_id) = match issuance::submit(&app, req).await? {
         Outcome::Issued(r) => (StatusCode::CREATED, r.id),
@@ -639,7 +641,7 @@ pub(super) fn open_key(
         )
     })?;
     key::open_key(&app.master_key, row.id.as_bytes(), sealed)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub(super) fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod json;
 mod openapi;
 mod operations;
+mod scep;
 mod templates;
 
 use axum::Router;
@@ -238,6 +239,18 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/scep/challenges",
+        "scep:challenge",
+        "Mint a one-time SCEP challenge password (shown once; optionally bound to a CN and SANs)",
+    ),
+    (
+        "GET",
+        "/api/v1/scep/challenges",
+        "scep:challenge",
+        "List one-time SCEP challenges (never the secrets)",
+    ),
+    (
+        "POST",
         "/api/v1/cas/import",
         "ca:admin",
         "Import an existing CA certificate, its key and chain",
@@ -252,6 +265,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(credentials::routes())
         .merge(audit::routes())
         .merge(operations::routes())
+        .merge(scep::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,

@@ -12,6 +12,7 @@ pub mod cas;
 pub mod certificates;
 pub mod crls;
 pub mod projects;
+pub mod scep;
 pub mod settings;
 pub mod templates;
 pub mod tokens;

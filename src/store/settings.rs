@@ -26,3 +26,19 @@ pub async fn set<'e>(db: impl Executor<'e, Database = Any>, key: &str, value: &s
     .await?;
     Ok(())
 }
+
+/// Set a key only if it has no value yet: true when this call set it.
+pub async fn set_if_absent<'e>(
+    db: impl Executor<'e, Database = Any>,
+    key: &str,
+    value: &str,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key.to_string())
+    .bind(value.to_string())
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

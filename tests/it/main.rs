@@ -8,3 +8,4 @@ mod foundation;
 mod helpers;
 mod replicas;
 mod revocation;
+mod scep;

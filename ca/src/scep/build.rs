@@ -31,6 +31,18 @@ fn printable(s: &str) -> Vec<u8> {
     wrap(0x13, s.as_bytes())
 }
 
+/// PrintableString when the text allows it, UTF8String otherwise.
+fn directory_string(s: &str) -> Vec<u8> {
+    let printable_chars = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c));
+    if printable_chars {
+        printable(s)
+    } else {
+        wrap(0x0c, s.as_bytes())
+    }
+}
+
 /// Sign `content` (an envelope, or empty) into a pkiMessage. `certs` go in
 /// the message after the signer's own certificate (e.g. the CA, for clients
 /// that verify against a CA+RA chain).
@@ -172,7 +184,7 @@ pub fn csr_with_challenge(
     challenge: Option<&str>,
 ) -> Result<Vec<u8>> {
     let attrs = match challenge {
-        Some(c) => attribute("1.2.840.113549.1.9.7", printable(c)),
+        Some(c) => attribute("1.2.840.113549.1.9.7", directory_string(c)),
         None => Vec::new(),
     };
     let info = seq(&[

@@ -21,6 +21,10 @@ pub struct PkiMessage {
     pub message_type: Option<MessageType>,
     pub transaction_id: String,
     pub sender_nonce: Vec<u8>,
+    /// In a CertRep: pkiStatus and failInfo, as sent (e.g. "2" and "1").
+    pub pki_status: Option<String>,
+    pub fail_info: Option<String>,
+    pub fail_text: Option<String>,
     /// The certificate the message was signed with: self-signed for a first
     /// enrolment, the current certificate for a renewal.
     pub signer: X509,
@@ -144,6 +148,9 @@ fn signer_info(si: Tlv<'_>, content: Vec<u8>, certs: &[X509]) -> Result<PkiMessa
         Some((0x04, v)) => v.clone(),
         _ => return Err("messageDigest is missing".into()),
     };
+    let pki_status = text(OID_PKI_STATUS, "pkiStatus").ok();
+    let fail_info = text(OID_FAIL_INFO, "failInfo").ok();
+    let fail_text = text(OID_FAIL_INFO_TEXT, "failInfoText").ok();
     // The signature covers the attributes as an explicit SET OF.
     let mut signed_attrs = attrs.raw.to_vec();
     signed_attrs[0] = 0x31;
@@ -151,6 +158,9 @@ fn signer_info(si: Tlv<'_>, content: Vec<u8>, certs: &[X509]) -> Result<PkiMessa
         message_type,
         transaction_id,
         sender_nonce,
+        pki_status,
+        fail_info,
+        fail_text,
         signer,
         digest: Digest::from_oid(doid.content),
         content,

@@ -29,7 +29,7 @@ pub struct ExportQuery {
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    ApiError::internal(e.to_string())
 }
 
 pub async fn export(

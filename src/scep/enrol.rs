@@ -1,0 +1,437 @@
+//! PKIOperation: decide what a verified pkiMessage gets, then answer with a
+//! signed CertRep. Every refusal is a FAILURE CertRep with a failInfo (and
+//! an audit event); only bytes that are not a pkiMessage at all get HTTP 400.
+
+use openssl::sha::sha256;
+use serde_json::json;
+use signet_ca::csr;
+use signet_ca::scep::{
+    self, Attrs, ContentCipher, Digest, FailInfo, Failure, MessageType, PkiMessage, PkiStatus,
+};
+use signet_ca::serial;
+
+use super::challenge::{self, Gate};
+use super::profile::Profile;
+use super::responder::Responder;
+use crate::app::AppState;
+use crate::config::ChallengeMode;
+use crate::error::ApiError;
+use crate::issuance::{self, IssuanceRequest, IssueError, Outcome};
+use crate::policy::Channel;
+use crate::revocation::crl::CrlKind;
+use crate::store::{StoreError, audit, certificates as certs, now, scep as db};
+
+/// What the CertRep says.
+struct Reply {
+    status: PkiStatus,
+    failure: Option<Failure>,
+    certs: Vec<Vec<u8>>,
+    crls: Vec<Vec<u8>>,
+}
+
+impl Reply {
+    fn fail(info: FailInfo, text: impl Into<String>) -> Self {
+        Self::failure(Failure::new(info, text))
+    }
+    fn failure(f: Failure) -> Self {
+        Reply {
+            status: PkiStatus::Failure,
+            failure: Some(f),
+            certs: Vec::new(),
+            crls: Vec::new(),
+        }
+    }
+    fn pending() -> Self {
+        Reply {
+            status: PkiStatus::Pending,
+            failure: None,
+            certs: Vec::new(),
+            crls: Vec::new(),
+        }
+    }
+    fn success(certs: Vec<Vec<u8>>, crls: Vec<Vec<u8>>) -> Self {
+        Reply {
+            status: PkiStatus::Success,
+            failure: None,
+            certs,
+            crls,
+        }
+    }
+}
+
+/// Unwrap a step that may refuse the request.
+macro_rules! or_refuse {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(f) => return Ok(Reply::failure(f)),
+        }
+    };
+}
+
+pub async fn pki_operation(
+    app: &AppState,
+    p: &Profile<'_>,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let msg = scep::parse(body)
+        .map_err(|e| ApiError::bad_request(format!("not a SCEP pkiMessage: {e}")))?;
+    let responder = app
+        .scep
+        .get(app, &p.ca_id, p.cfg.ra)
+        .await
+        .map_err(|e| ApiError::internal(format!("SCEP responder: {e}")))?;
+    let reply = decide(app, p, &responder, &msg).await?;
+    if let Some(f) = &reply.failure {
+        record_refusal(app, p, &msg, f).await?;
+    }
+    render(p, &responder, &msg, &reply)
+        .map_err(|e| ApiError::internal(format!("cannot build CertRep: {e}")))
+}
+
+async fn decide(
+    app: &AppState,
+    p: &Profile<'_>,
+    responder: &Responder,
+    msg: &PkiMessage,
+) -> Result<Reply, ApiError> {
+    let Some(kind) = msg.message_type else {
+        return Ok(Reply::fail(FailInfo::BadRequest, "unknown messageType"));
+    };
+    or_refuse!(msg.verify(p.cfg.allow_legacy));
+    match kind {
+        MessageType::PkcsReq | MessageType::RenewalReq => enrol(app, p, responder, msg, kind).await,
+        MessageType::CertPoll => {
+            match db::transaction(&app.store.read, p.name, &msg.transaction_id).await? {
+                Some(t) => transaction_state(app, p, &msg.transaction_id, &t.certificate_id).await,
+                None => Ok(Reply::fail(FailInfo::BadCertId, "no such transaction")),
+            }
+        }
+        MessageType::GetCert | MessageType::GetCrl => {
+            let content = or_refuse!(open(p, responder, msg));
+            let id = or_refuse!(
+                scep::parse_issuer_and_serial(&content)
+                    .map_err(|e| Failure::new(FailInfo::BadRequest, e))
+            );
+            if id.issuer
+                != responder
+                    .ca
+                    .cert
+                    .subject_name()
+                    .to_der()
+                    .unwrap_or_default()
+            {
+                return Ok(Reply::fail(
+                    FailInfo::BadCertId,
+                    "not an issuer served here",
+                ));
+            }
+            if kind == MessageType::GetCrl {
+                let crl = crate::revocation::http::current(app, &p.ca_id, CrlKind::Full).await?;
+                return Ok(Reply::success(Vec::new(), vec![crl.der]));
+            }
+            match certs::by_serial(&app.store.read, &p.ca_id, &serial::to_hex(&id.serial)).await {
+                Ok(row) if row.der.is_some() => Ok(Reply::success(
+                    vec![row.der.unwrap_or_default()],
+                    Vec::new(),
+                )),
+                Ok(_) | Err(StoreError::NotFound) => {
+                    Ok(Reply::fail(FailInfo::BadCertId, "no such certificate"))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        MessageType::CertRep => Ok(Reply::fail(
+            FailInfo::BadRequest,
+            "CertRep is a server message",
+        )),
+    }
+}
+
+/// Decrypt the request's content, refusing legacy ciphers unless allowed.
+fn open(p: &Profile<'_>, responder: &Responder, msg: &PkiMessage) -> Result<Vec<u8>, Failure> {
+    let cipher = msg.cipher()?;
+    if cipher.is_legacy() && !p.cfg.allow_legacy {
+        return Err(Failure::new(
+            FailInfo::BadAlg,
+            format!("{} is not allowed by this profile", cipher.name()),
+        ));
+    }
+    msg.open(&responder.key, &responder.cert)
+}
+
+async fn enrol(
+    app: &AppState,
+    p: &Profile<'_>,
+    responder: &Responder,
+    msg: &PkiMessage,
+    kind: MessageType,
+) -> Result<Reply, ApiError> {
+    let content = or_refuse!(open(p, responder, msg));
+    let csr = or_refuse!(
+        csr::parse(&content).map_err(|e| Failure::new(FailInfo::BadRequest, e.to_string()))
+    );
+    let csr_hash = serial::to_hex(&sha256(&csr.der));
+    let (challenge_password, csr_der) = (csr.challenge_password.clone(), csr.der.clone());
+    // A client re-sending its request while it is pending is polling.
+    if let Some(t) = db::transaction(&app.store.read, p.name, &msg.transaction_id).await?
+        && t.delivered == 0
+        && t.csr_sha256 == csr_hash
+    {
+        return transaction_state(app, p, &msg.transaction_id, &t.certificate_id).await;
+    }
+    let renewing = match renewal_of(app, responder, msg).await? {
+        Some(old) if p.cfg.renewal => Some(old),
+        _ => None,
+    };
+    let mut req = IssuanceRequest::from_csr(Channel::Scep, &format!("scep:{}", p.name), csr);
+    req.template = Some(p.cfg.template.clone());
+    if let Some(old) = &renewing {
+        if req.subject.iter().find(|(k, _)| k == "CN").map(|(_, v)| v) != old.common_name.as_ref() {
+            return Ok(Reply::fail(
+                FailInfo::BadRequest,
+                "a renewal keeps the certificate's common name; enrol with a challenge for a new one",
+            ));
+        }
+        req.replaces_id = Some(old.id.clone());
+    } else {
+        if kind == MessageType::RenewalReq {
+            return Ok(Reply::fail(
+                FailInfo::BadRequest,
+                "RenewalReq must be signed by a current certificate of this CA",
+            ));
+        }
+        // A one-time secret is spent by the gate, so check policy first.
+        if p.cfg.challenge == ChallengeMode::OneTime
+            && let Err(e) = issuance::evaluate(app, &req).await
+        {
+            return refused_by_pipeline(e);
+        }
+        let claim = challenge::Claim {
+            challenge: challenge_password.as_deref().unwrap_or(""),
+            subject: &req.subject,
+            sans: &req.sans,
+            csr_der: &csr_der,
+            transaction_id: &msg.transaction_id,
+        };
+        match challenge::check(app, p, &claim).await? {
+            Gate::Allow => {}
+            Gate::Hold => req.min_approvals = 1,
+            Gate::Deny(f) => {
+                challenge::notify(p, &msg.transaction_id, "failed", json!({"reason": f.text}));
+                return Ok(Reply::failure(f));
+            }
+        }
+    }
+    let outcome = match issuance::submit(app, req).await {
+        Ok(o) => o,
+        Err(e) => {
+            challenge::notify(
+                p,
+                &msg.transaction_id,
+                "failed",
+                json!({"reason": e.to_string()}),
+            );
+            return refused_by_pipeline(e);
+        }
+    };
+    match outcome {
+        Outcome::Issued(row) => {
+            db::put_transaction(
+                &app.store.write,
+                p.name,
+                &msg.transaction_id,
+                &row.id,
+                &csr_hash,
+                true,
+            )
+            .await?;
+            challenge::notify(
+                p,
+                &msg.transaction_id,
+                "issued",
+                json!({"serial": row.serial}),
+            );
+            Ok(Reply::success(issued_certs(p, responder, &row), Vec::new()))
+        }
+        Outcome::Pending(row) => {
+            db::put_transaction(
+                &app.store.write,
+                p.name,
+                &msg.transaction_id,
+                &row.id,
+                &csr_hash,
+                false,
+            )
+            .await?;
+            challenge::notify(
+                p,
+                &msg.transaction_id,
+                "pending",
+                json!({"certificate_id": row.id}),
+            );
+            Ok(Reply::pending())
+        }
+    }
+}
+
+/// Policy refusals become FAILURE replies; infrastructure errors stay errors.
+fn refused_by_pipeline(e: IssueError) -> Result<Reply, ApiError> {
+    match e {
+        IssueError::Denied(_) | IssueError::Ca(_) | IssueError::Conflict(_) => {
+            Ok(Reply::fail(FailInfo::BadRequest, e.to_string()))
+        }
+        other => Err(other.into()),
+    }
+}
+
+fn issued_certs(p: &Profile<'_>, responder: &Responder, row: &certs::CertRow) -> Vec<Vec<u8>> {
+    let mut out = vec![row.der.clone().unwrap_or_default()];
+    if p.cfg.include_ca_in_reply {
+        out.push(responder.ca.cert.to_der().unwrap_or_default());
+        out.extend(responder.ca.chain.iter().filter_map(|c| c.to_der().ok()));
+    }
+    out
+}
+
+/// Where a transaction stands now; a final answer marks it delivered.
+async fn transaction_state(
+    app: &AppState,
+    p: &Profile<'_>,
+    transaction_id: &str,
+    certificate_id: &str,
+) -> Result<Reply, ApiError> {
+    let row = certs::get(&app.store.read, certificate_id).await?;
+    let reply = match row.status.as_str() {
+        certs::PENDING_APPROVAL | certs::ISSUING => return Ok(Reply::pending()),
+        certs::REJECTED | certs::FAILED => Reply::fail(
+            FailInfo::BadRequest,
+            format!(
+                "the request was {}: {}",
+                row.status,
+                row.failure.as_deref().unwrap_or("no reason given")
+            ),
+        ),
+        _ => {
+            let responder = app
+                .scep
+                .get(app, &p.ca_id, p.cfg.ra)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            Reply::success(issued_certs(p, &responder, &row), Vec::new())
+        }
+    };
+    db::mark_delivered(&app.store.write, p.name, transaction_id).await?;
+    Ok(reply)
+}
+
+/// The current certificate of ours that signed this request, if any.
+async fn renewal_of(
+    app: &AppState,
+    responder: &Responder,
+    msg: &PkiMessage,
+) -> Result<Option<certs::CertRow>, ApiError> {
+    let ca_key = responder
+        .ca
+        .cert
+        .public_key()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if !signet_ca::signed_by(&msg.signer, &ca_key) {
+        return Ok(None);
+    }
+    let serial_hex = msg
+        .signer
+        .serial_number()
+        .to_bn()
+        .map(|b| serial::to_hex(&b.to_vec()))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    match certs::by_serial(&app.store.read, &responder.ca_id, &serial_hex).await {
+        Ok(row) if row.status == certs::ACTIVE && row.not_after.unwrap_or(0) > now() => {
+            Ok(Some(row))
+        }
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn record_refusal(
+    app: &AppState,
+    p: &Profile<'_>,
+    msg: &PkiMessage,
+    f: &Failure,
+) -> Result<(), ApiError> {
+    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    audit::record(
+        &mut tx,
+        audit::Event {
+            actor: &format!("scep:{}", p.name),
+            action: "scep.refused",
+            target: Some(&msg.transaction_id),
+            severity: "warning",
+            request_id: None,
+            details: json!({
+                "fail_info": f.info.name(),
+                "reason": f.text,
+                "signer": format!("{:?}", msg.signer.subject_name()),
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Sign the CertRep. The reply uses the request's digest and cipher when
+/// the profile allows them, and SHA-256 / AES-128 (RFC 8894's mandatory
+/// ones) otherwise: certmonger, for one, cannot read a DES reply.
+fn render(
+    p: &Profile<'_>,
+    responder: &Responder,
+    msg: &PkiMessage,
+    reply: &Reply,
+) -> Result<Vec<u8>, signet_ca::CaError> {
+    let legacy_ok = p.cfg.allow_legacy;
+    let digest = msg
+        .digest
+        .filter(|d| legacy_ok || !d.is_legacy())
+        .unwrap_or(Digest::Sha256);
+    let content = if reply.status == PkiStatus::Success {
+        let certs: Vec<&[u8]> = reply.certs.iter().map(Vec::as_slice).collect();
+        let crls: Vec<&[u8]> = reply.crls.iter().map(Vec::as_slice).collect();
+        let cipher = msg
+            .cipher()
+            .ok()
+            .filter(|c| legacy_ok || !c.is_legacy())
+            .unwrap_or(ContentCipher::Aes128);
+        scep::envelope(
+            std::slice::from_ref(&msg.signer),
+            &scep::degenerate(&certs, &crls),
+            cipher,
+        )?
+    } else {
+        Vec::new()
+    };
+    let mut nonce = [0u8; 16];
+    openssl::rand::rand_bytes(&mut nonce)?;
+    let attrs = Attrs {
+        message_type: MessageType::CertRep,
+        transaction_id: &msg.transaction_id,
+        sender_nonce: &nonce,
+        recipient_nonce: Some(&msg.sender_nonce),
+        status: Some(reply.status),
+        failure: reply.failure.as_ref(),
+    };
+    let extra = if responder.is_ra {
+        vec![responder.ca.cert.clone()]
+    } else {
+        Vec::new()
+    };
+    scep::sign_message(
+        &responder.cert,
+        &responder.key,
+        digest,
+        &attrs,
+        &content,
+        &extra,
+    )
+}

@@ -1,0 +1,176 @@
+//! SCEP over HTTP. Clients are old and literal: GET must work even though
+//! POST is advertised (Cisco IOS), `/pkiclient.exe` is appended by some,
+//! HTTP/1.0 without Host is normal, and base64 arrives with `+` turned into
+//! spaces, in URL-safe form, or wrapped in lines.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use super::enrol;
+use super::profile::{self, Profile};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A pkiMessage is a few KiB; refuse anything absurd before reading it.
+const MAX_BODY: usize = 256 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/scep/{profile}", get(by_profile).post(by_profile_post))
+        .route(
+            "/scep/{profile}/pkiclient.exe",
+            get(by_profile).post(by_profile_post),
+        )
+        .route("/api/v1/scep/{ca}", get(by_ca).post(by_ca_post))
+        .route(
+            "/api/v1/scep/{ca}/pkiclient.exe",
+            get(by_ca).post(by_ca_post),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn by_profile(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let p = profile::resolve(&app, &name).await?;
+    serve(&app, &p, &q, None).await
+}
+
+async fn by_profile_post(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = profile::resolve(&app, &name).await?;
+    serve(&app, &p, &q, Some(body)).await
+}
+
+async fn by_ca(
+    State(app): State<AppState>,
+    Path(ca): Path<String>,
+    Query(q): Params,
+) -> Result<Response, ApiError> {
+    let p = profile::for_ca(&app, &ca).await?;
+    serve(&app, &p, &q, None).await
+}
+
+async fn by_ca_post(
+    State(app): State<AppState>,
+    Path(ca): Path<String>,
+    Query(q): Params,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = profile::for_ca(&app, &ca).await?;
+    serve(&app, &p, &q, Some(body)).await
+}
+
+fn capabilities(p: &Profile<'_>) -> String {
+    let mut caps = vec![
+        "POSTPKIOperation",
+        "Renewal",
+        "SHA-256",
+        "SHA-512",
+        "AES",
+        "SCEPStandard",
+    ];
+    if p.cfg.allow_legacy {
+        caps.extend(["SHA-1", "DES3"]);
+    }
+    caps.iter().map(|c| format!("{c}\n")).collect()
+}
+
+async fn serve(
+    app: &AppState,
+    p: &Profile<'_>,
+    q: &HashMap<String, String>,
+    body: Option<Bytes>,
+) -> Result<Response, ApiError> {
+    match q.get("operation").map(String::as_str) {
+        Some("GetCACaps") => {
+            Ok(([(header::CONTENT_TYPE, "text/plain")], capabilities(p)).into_response())
+        }
+        Some("GetCACert") => {
+            let r = app
+                .scep
+                .get(app, &p.ca_id, p.cfg.ra)
+                .await
+                .map_err(|e| ApiError::internal(format!("SCEP responder: {e}")))?;
+            let ca =
+                r.ca.cert
+                    .to_der()
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+            if !r.is_ra {
+                return Ok(
+                    ([(header::CONTENT_TYPE, "application/x-x509-ca-cert")], ca).into_response()
+                );
+            }
+            let ra = r
+                .cert
+                .to_der()
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let bundle = signet_ca::scep::degenerate(&[&ca, &ra], &[]);
+            Ok((
+                [(header::CONTENT_TYPE, "application/x-x509-ca-ra-cert")],
+                bundle,
+            )
+                .into_response())
+        }
+        Some("PKIOperation") => {
+            let message = match &body {
+                Some(b) if !b.is_empty() => post_body(b)?,
+                _ => decode_b64(q.get("message").ok_or_else(|| {
+                    ApiError::bad_request("PKIOperation by GET needs a message parameter")
+                })?)?,
+            };
+            let reply = enrol::pki_operation(app, p, &message).await?;
+            Ok(([(header::CONTENT_TYPE, "application/x-pki-message")], reply).into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unsupported SCEP operation {other:?}"
+        ))),
+        None => Err(ApiError::bad_request("the operation parameter is required")),
+    }
+}
+
+/// POST bodies are DER (a SEQUENCE), but some clients send base64.
+fn post_body(b: &[u8]) -> Result<Vec<u8>, ApiError> {
+    if b.first() == Some(&0x30) {
+        return Ok(b.to_vec());
+    }
+    decode_b64(&String::from_utf8_lossy(b))
+}
+
+fn decode_b64(s: &str) -> Result<Vec<u8>, ApiError> {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let clean: String = s
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n' | '\t'))
+        .map(|c| match c {
+            // Form decoding turned '+' into ' '.
+            ' ' | '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    LENIENT
+        .decode(clean.trim_end_matches('='))
+        .map_err(|e| ApiError::bad_request(format!("message is not base64: {e}")))
+}
