@@ -18,10 +18,14 @@ log() { printf '  %s\n' "$*"; }
 pass() { PASSED=$((PASSED + 1)); printf '  ok   %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$*"; }
 
-# check NAME CMD...: run a check, record pass/fail, keep going.
+# check NAME CMD...: run a check, record pass/fail, keep going. The check
+# runs as its own job so that `set -e` holds inside it (bash ignores -e in
+# anything called from an `if`), and any failing step fails the check.
 check() {
-  local name=$1; shift
-  if "$@" >"$WORK/check.log" 2>&1; then pass "$name"; else fail "$name"; sed 's/^/       /' "$WORK/check.log" | tail -25; fi
+  local name=$1 rc=0; shift
+  ( set -e; "$@" ) >"$WORK/check.log" 2>&1 &
+  wait $! || rc=$?
+  if [ "$rc" -eq 0 ]; then pass "$name"; else fail "$name"; sed 's/^/       /' "$WORK/check.log" | tail -25; fi
 }
 
 build() {

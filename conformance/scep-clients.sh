@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# SCEP with a real client: micromdm's scepclient (Debian package `scep`),
+# which signs with SHA-1 and encrypts with single DES whatever GetCACaps
+# says. Covers GetCACaps/GetCACert, enrolment with the static challenge, a
+# one-time challenge (and its reuse), PENDING → approve → poll, renewal with
+# the current certificate, a wrong challenge, an EC CA behind an RSA RA and
+# an RSA CA answering itself. Every certificate goes through `openssl verify`.
+source "$(dirname "$0")/lib/common.sh"
+echo "conformance: SCEP with micromdm scepclient ($(dpkg-query -W -f='${Version}' scep 2>/dev/null || echo '?'))"
+build
+
+DATA="$WORK/data"
+mkdir -p "$DATA"
+cat >"$DATA/signet.toml" <<'EOF'
+[scep.profiles.onetime]
+challenge = "one-time"
+
+[scep.profiles.manual]
+challenge = "none"
+EOF
+start_server "$DATA"
+TOKEN=$(cat "$DATA/admin.token")
+SECRET=$(cat "$DATA/scep-challenge")
+log "server: $HTTP/scep/default"
+
+api() { # api METHOD PATH [JSON]
+  curl -sf --cacert "$DATA/root.pem" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -X "$1" ${3:+-d "$3"} "$HTTPS$2"
+}
+
+# The RA's SHA-256 fingerprint: scepclient then encrypts to the RA only
+# (without it, it also tries the EC CA certificate, which cannot decrypt).
+curl -sf -o "$WORK/cacert.p7" "$HTTP/scep/default?operation=GetCACert"
+openssl pkcs7 -inform DER -in "$WORK/cacert.p7" -print_certs | awk '/BEGIN/{n++} n==2' >"$WORK/ra.pem"
+RA_FP=$(openssl x509 -in "$WORK/ra.pem" -outform DER | sha256sum | cut -d' ' -f1)
+
+# enrol DIR PROFILE CN [CHALLENGE] [BASE_URL]: one scepclient run in its own
+# directory (the client caches csr.pem and self.pem in the working directory).
+enrol() {
+  local dir="$WORK/$1" profile=$2 cn=$3 challenge=${4:-} base=${5:-$HTTP}
+  mkdir -p "$dir"
+  (cd "$dir" && rm -f csr.pem self.pem && timeout 120 scepclient -server-url "$base/scep/$profile" \
+    -private-key key.pem -certificate cert.pem -cn "$cn" ${challenge:+-challenge "$challenge"} \
+    ${FP:+-ca-fingerprint "$FP"} >>client.log 2>&1)
+}
+
+caps_and_ca_cert() {
+  curl -sf "$HTTP/scep/default?operation=GetCACaps" >"$WORK/caps"
+  for c in POSTPKIOperation SHA-256 AES SCEPStandard Renewal; do grep -qx "$c" "$WORK/caps"; done
+  curl -sf -D "$WORK/h" -o /dev/null "$HTTP/scep/default/pkiclient.exe?operation=GetCACert"
+  grep -qi 'content-type: application/x-x509-ca-ra-cert' "$WORK/h"
+  openssl x509 -in "$WORK/ra.pem" -noout -text | grep -q 'Digital Signature, Key Encipherment'
+  openssl x509 -in "$WORK/ra.pem" -noout -text | grep -q 'rsaEncryption'
+  verify_chain "$WORK/ra.pem" "$DATA/ca-chain.pem"
+}
+check "GetCACaps and GetCACert (EC CA + RSA RA as x-x509-ca-ra-cert)" caps_and_ca_cert
+
+FP=$RA_FP
+static_enrol() {
+  enrol static default device-static "$SECRET"
+  verify_chain "$WORK/static/cert.pem" "$DATA/ca-chain.pem"
+  openssl x509 -in "$WORK/static/cert.pem" -noout -subject | grep -q 'CN = device-static'
+}
+check "enrol with the static challenge (DES + SHA-1 request, EC CA via RSA RA)" static_enrol
+
+wrong_challenge() {
+  if enrol wrong default device-wrong "not-the-secret"; then return 1; fi
+  grep -q 'failInfo: badRequest' "$WORK/wrong/client.log"
+  [ ! -s "$WORK/wrong/cert.pem" ]
+}
+check "a wrong challenge gets FAILURE badRequest" wrong_challenge
+
+one_time() {
+  local otp
+  otp=$(api POST /api/v1/scep/challenges '{"profile":"onetime","ttl_seconds":600}' | jq -r .challenge)
+  enrol otp1 onetime device-otp "$otp"
+  verify_chain "$WORK/otp1/cert.pem" "$DATA/ca-chain.pem"
+  if enrol otp2 onetime device-otp-again "$otp"; then return 1; fi
+  grep -q 'failInfo: badRequest' "$WORK/otp2/client.log"
+}
+check "enrol with a one-time challenge; its reuse is refused" one_time
+
+pending_approve_poll() {
+  enrol manual manual device-manual &
+  local client=$! id=""
+  for _ in $(seq 1 100); do
+    id=$(api GET '/api/v1/certificates?status=pending_approval' | jq -r '.items[0].id // empty')
+    [ -n "$id" ] && break
+    sleep 0.2
+  done
+  [ -n "$id" ]
+  grep -q 'PENDING' "$WORK/manual/client.log"
+  api POST "/api/v1/certificates/$id/approve" '{"comment":"conformance"}' >/dev/null
+  # scepclient re-sends its request every 30 s until it is answered.
+  wait "$client"
+  verify_chain "$WORK/manual/cert.pem" "$DATA/ca-chain.pem"
+}
+check "PENDING, approved through the API, then the client's poll gets the certificate" pending_approve_poll
+
+renew() {
+  local before after
+  before=$(openssl x509 -in "$WORK/static/cert.pem" -noout -serial)
+  # No challenge: the request is signed with the current certificate.
+  enrol static default device-static
+  after=$(openssl x509 -in "$WORK/static/cert.pem" -noout -serial)
+  [ "$before" != "$after" ]
+  verify_chain "$WORK/static/cert.pem" "$DATA/ca-chain.pem"
+  api GET "/api/v1/certificates?q=device-static" | jq -e '[.items[] | select(.replaces_id != null)] | length == 1'
+}
+check "renew with the current certificate (no challenge)" renew
+
+# A second server whose CA key is RSA: GetCACert is the CA certificate alone
+# and the CA decrypts and signs itself.
+DATA_RSA="$WORK/data-rsa"
+"$SIGNET" init --data-dir "$DATA_RSA" --ca-key-type rsa-2048 >"$WORK/init-rsa.log" 2>&1
+OUT_BEFORE="$WORK/server.out"
+mv "$OUT_BEFORE" "$WORK/server-ec.out"
+start_server "$DATA_RSA"
+rsa_ca() {
+  curl -sf -D "$WORK/h2" -o "$WORK/rsa-ca.der" "$HTTP/scep/default?operation=GetCACert"
+  grep -qi 'content-type: application/x-x509-ca-cert' "$WORK/h2"
+  FP="" enrol rsa default device-rsa "$(cat "$DATA_RSA/scep-challenge")"
+  openssl verify -CAfile "$DATA_RSA/root.pem" -untrusted "$DATA_RSA/ca-chain.pem" "$WORK/rsa/cert.pem"
+}
+check "RSA CA: single-certificate GetCACert, enrol without an RA" rsa_ca
+
+summary
