@@ -81,7 +81,9 @@ pub struct TemplateSpec {
     pub subject_allowed: Vec<String>,
     /// Subject attributes a request must carry.
     pub subject_required: Vec<String>,
-    /// Put the first DNS name (or IP) into the CN when the request has none.
+    /// Put the first DNS name into the CN when the request has none. An
+    /// IP-only certificate keeps an empty subject (and a critical SAN), as
+    /// Let's Encrypt issues them: clients such as certbot read a CN as a DNS name.
     pub cn_from_first_san: bool,
     pub approvals_required: u32,
     /// notBefore is moved back this far to absorb client clock skew.
@@ -348,7 +350,7 @@ pub fn evaluate(t: &TemplateSpec, r: &PolicyRequest<'_>) -> Result<Plan, Vec<Vio
     let mut subject: Vec<(String, String)> = r.subject.to_vec();
     let first_name = sans
         .iter()
-        .find(|s| matches!(s, San::Dns(_) | San::Ip(_)))
+        .find(|s| matches!(s, San::Dns(_)))
         .map(San::value);
     if let Some(val) = first_name
         && cn.is_none()
