@@ -201,11 +201,17 @@ fn assign_shard(app: &App, plan: &mut CertPlan, ca_id: &str, serial: &[u8]) -> O
 
 /// Run the whole pipeline: returns the active certificate, or the pending row.
 pub async fn submit(app: &App, req: IssuanceRequest) -> Result<Outcome, IssueError> {
+    // The CSR's key is already decoded; OpenSSL 3 decoding it again from
+    // the row costs more than the signature.
+    let key = match &req.key {
+        RequestKey::Csr(c) => Some(c.public_key.clone()),
+        RequestKey::Generate(_) => None,
+    };
     let row = reserve(app, req).await?;
     if row.status == certs::PENDING_APPROVAL {
         return Ok(Outcome::Pending(Box::new(row)));
     }
-    Ok(Outcome::Issued(Box::new(sign_reserved(app, row).await?)))
+    Ok(Outcome::Issued(Box::new(sign_with(app, row, key).await?)))
 }
 
 /// Policy, then commit the row: `pending_approval`, or `issuing` with a
@@ -307,6 +313,15 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
 
 /// Sign an `issuing` row with its reserved serial and commit it `active`.
 pub async fn sign_reserved(app: &App, row: CertRow) -> Result<CertRow, IssueError> {
+    sign_with(app, row, None).await
+}
+
+/// `sign_reserved` with the subject key when the caller has it decoded.
+async fn sign_with(
+    app: &App,
+    mut row: CertRow,
+    key: Option<PKey<Public>>,
+) -> Result<CertRow, IssueError> {
     let issuer = app.cas.get(&app.store, &app.master_key, &row.ca_id).await?;
     let plan: CertPlan = serde_json::from_str(&row.plan).map_err(StoreError::from)?;
     let serial_hex = row
@@ -315,11 +330,15 @@ pub async fn sign_reserved(app: &App, row: CertRow) -> Result<CertRow, IssueErro
         .ok_or_else(|| IssueError::Conflict("row has no reserved serial".into()))?;
     let serial_bytes = serial::from_hex(&serial_hex)
         .ok_or_else(|| StoreError::Corrupt(format!("serial {serial_hex}")))?;
-    let public: PKey<Public> = PKey::public_key_from_der(&row.public_key).map_err(CaError::from)?;
+    let public: PKey<Public> = match key {
+        Some(k) => k,
+        None => PKey::public_key_from_der(&row.public_key).map_err(CaError::from)?,
+    };
     let der = issue::sign(SignAs::Issuer(&issuer), &plan, &serial_bytes, &public)?;
     let fingerprint = serial::to_hex(&sha256(&der));
+    let t = now();
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    certs::mark_active(&mut *tx, &row.id, &der, &fingerprint).await?;
+    certs::mark_active(&mut *tx, &row.id, &der, &fingerprint, t).await?;
     audit::record(
         &mut tx,
         audit::Event {
@@ -334,7 +353,12 @@ pub async fn sign_reserved(app: &App, row: CertRow) -> Result<CertRow, IssueErro
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.metrics.issued(&row.channel);
-    Ok(certs::get(&app.store.write, &row.id).await?)
+    // The row as committed, without reading it back.
+    row.status = certs::ACTIVE.to_string();
+    row.der = Some(der);
+    row.fingerprint = Some(fingerprint);
+    row.updated_at = t;
+    Ok(row)
 }
 
 /// Finish every row a crash left in `issuing`: re-sign with the reserved

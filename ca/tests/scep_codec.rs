@@ -5,37 +5,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
 use openssl::pkcs7::Pkcs7;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::{X509, X509Builder, X509NameBuilder};
+use openssl::x509::X509;
 use signet_ca::csr;
 use signet_ca::scep::{self, Attrs, ContentCipher, Digest, FailInfo, MessageType, PkiStatus};
 
 fn rsa() -> PKey<Private> {
     PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
-}
-
-fn self_signed(key: &PKey<Private>, cn: &str) -> X509 {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", cn).unwrap();
-    let name = name.build();
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
-        .unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(&name).unwrap();
-    b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
-    b.sign(key, MessageDigest::sha256()).unwrap();
-    b.build()
 }
 
 struct Party {
@@ -45,7 +23,7 @@ struct Party {
 
 fn party(cn: &str) -> Party {
     let key = rsa();
-    let cert = self_signed(&key, cn);
+    let cert = scep::self_signed_signer(&key, cn).unwrap();
     Party { key, cert }
 }
 
@@ -86,7 +64,7 @@ fn request_round_trip_modern_and_legacy() {
             assert_eq!(msg.verify(false).unwrap_err().info, FailInfo::BadAlg);
         }
         msg.verify(true).unwrap();
-        let csr = csr::parse(&msg.open(&ra.key, &ra.cert).unwrap()).unwrap();
+        let csr = csr::parse(&msg.open(&ra.key, &ra.cert).unwrap().0).unwrap();
         assert_eq!(csr.challenge_password.as_deref(), Some("s3cret"));
         // Another key cannot open it.
         let other = party("other");
@@ -244,7 +222,7 @@ fn golden_micromdm_request() {
     assert_eq!(msg.verify(false).unwrap_err().info, FailInfo::BadAlg);
     msg.verify(true).unwrap();
     let ca = X509::from_pem(&fixture("scepserver-ca.pem")).unwrap();
-    let csr_der = msg.open(&pem_key("scepserver-ca.key"), &ca).unwrap();
+    let csr_der = msg.open(&pem_key("scepserver-ca.key"), &ca).unwrap().0;
     let csr = csr::parse(&csr_der).unwrap();
     assert_eq!(csr.challenge_password.as_deref(), Some("golden-secret"));
     assert_eq!(csr.common_name(), Some("golden-device"));
@@ -259,7 +237,8 @@ fn golden_micromdm_cert_rep() {
     msg.verify(true).unwrap();
     let req = scep::parse(&fixture("scepclient-pkcsreq.der")).unwrap();
     assert_eq!(msg.transaction_id, req.transaction_id);
-    let inner = msg.open(&pem_key("scepclient.key"), &req.signer).unwrap();
+    let (inner, cipher) = msg.open(&pem_key("scepclient.key"), &req.signer).unwrap();
+    assert_eq!(cipher, ContentCipher::Des, "micromdm answers in DES too");
     let p7 = Pkcs7::from_der(&inner).unwrap();
     let certs = p7.signed().unwrap().certificates().unwrap();
     assert_eq!(
@@ -274,4 +253,18 @@ fn golden_micromdm_cert_rep() {
             .as_slice(),
         b"golden-device"
     );
+}
+
+/// Apple sends BER with indefinite lengths: re-wrap a request's outer
+/// SEQUENCE that way and it must still parse and verify.
+#[test]
+fn ber_indefinite_length_is_accepted() {
+    let (client, ra) = (party("iphone"), party("ra"));
+    let der = request(&client, &ra, ContentCipher::Aes128, Digest::Sha256);
+    let mut input = der.as_slice();
+    let outer = signet_ca::der::read(&mut input).unwrap();
+    let ber = [&[0x30, 0x80][..], outer.content, &[0, 0]].concat();
+    let msg = scep::parse(&ber).unwrap();
+    msg.verify(false).unwrap();
+    assert!(msg.open(&ra.key, &ra.cert).is_ok());
 }

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(m) = signet_ca::scep::parse(data) {
         let _ = m.verify(true);
         let _ = m.cipher();
-        if let Ok(content) = m.open(key, cert) {
+        if let Ok((content, _)) = m.open(key, cert) {
             let _ = signet_ca::csr::parse(&content);
             let _ = signet_ca::scep::parse_issuer_and_serial(&content);
         }

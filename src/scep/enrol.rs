@@ -27,6 +27,8 @@ struct Reply {
     failure: Option<Failure>,
     certs: Vec<Vec<u8>>,
     crls: Vec<Vec<u8>>,
+    /// The request's cipher, when its envelope was opened.
+    cipher: Option<ContentCipher>,
 }
 
 impl Reply {
@@ -39,6 +41,7 @@ impl Reply {
             failure: Some(f),
             certs: Vec::new(),
             crls: Vec::new(),
+            cipher: None,
         }
     }
     fn pending() -> Self {
@@ -47,6 +50,7 @@ impl Reply {
             failure: None,
             certs: Vec::new(),
             crls: Vec::new(),
+            cipher: None,
         }
     }
     fn success(certs: Vec<Vec<u8>>, crls: Vec<Vec<u8>>) -> Self {
@@ -55,7 +59,12 @@ impl Reply {
             failure: None,
             certs,
             crls,
+            cipher: None,
         }
+    }
+    fn with_cipher(mut self, c: ContentCipher) -> Self {
+        self.cipher = Some(c);
+        self
     }
 }
 
@@ -108,7 +117,7 @@ async fn decide(
             }
         }
         MessageType::GetCert | MessageType::GetCrl => {
-            let content = or_refuse!(open(p, responder, msg));
+            let (content, cipher) = or_refuse!(open(p, responder, msg));
             let id = or_refuse!(
                 scep::parse_issuer_and_serial(&content)
                     .map_err(|e| Failure::new(FailInfo::BadRequest, e))
@@ -128,7 +137,7 @@ async fn decide(
             }
             if kind == MessageType::GetCrl {
                 let crl = crate::revocation::http::current(app, &p.ca_id, CrlKind::Full).await?;
-                return Ok(Reply::success(Vec::new(), vec![crl.der]));
+                return Ok(Reply::success(Vec::new(), vec![crl.der]).with_cipher(cipher));
             }
             match certs::by_serial(&app.store.read, &p.ca_id, &serial::to_hex(&id.serial)).await {
                 Ok(row) if row.der.is_some() => Ok(Reply::success(
@@ -149,15 +158,19 @@ async fn decide(
 }
 
 /// Decrypt the request's content, refusing legacy ciphers unless allowed.
-fn open(p: &Profile<'_>, responder: &Responder, msg: &PkiMessage) -> Result<Vec<u8>, Failure> {
-    let cipher = msg.cipher()?;
+fn open(
+    p: &Profile<'_>,
+    responder: &Responder,
+    msg: &PkiMessage,
+) -> Result<(Vec<u8>, ContentCipher), Failure> {
+    let (content, cipher) = msg.open(&responder.key, &responder.cert)?;
     if cipher.is_legacy() && !p.cfg.allow_legacy {
         return Err(Failure::new(
             FailInfo::BadAlg,
             format!("{} is not allowed by this profile", cipher.name()),
         ));
     }
-    msg.open(&responder.key, &responder.cert)
+    Ok((content, cipher))
 }
 
 async fn enrol(
@@ -167,7 +180,7 @@ async fn enrol(
     msg: &PkiMessage,
     kind: MessageType,
 ) -> Result<Reply, ApiError> {
-    let content = or_refuse!(open(p, responder, msg));
+    let (content, cipher) = or_refuse!(open(p, responder, msg));
     let csr = or_refuse!(
         csr::parse(&content).map_err(|e| Failure::new(FailInfo::BadRequest, e.to_string()))
     );
@@ -178,7 +191,11 @@ async fn enrol(
         && t.delivered == 0
         && t.csr_sha256 == csr_hash
     {
-        return transaction_state(app, p, &msg.transaction_id, &t.certificate_id).await;
+        return Ok(
+            transaction_state(app, p, &msg.transaction_id, &t.certificate_id)
+                .await?
+                .with_cipher(cipher),
+        );
     }
     let renewing = match renewal_of(app, responder, msg).await? {
         Some(old) if p.cfg.renewal => Some(old),
@@ -252,7 +269,7 @@ async fn enrol(
                 "issued",
                 json!({"serial": row.serial}),
             );
-            Ok(Reply::success(issued_certs(p, responder, &row), Vec::new()))
+            Ok(Reply::success(issued_certs(p, responder, &row), Vec::new()).with_cipher(cipher))
         }
         Outcome::Pending(row) => {
             db::put_transaction(
@@ -398,9 +415,9 @@ fn render(
     let content = if reply.status == PkiStatus::Success {
         let certs: Vec<&[u8]> = reply.certs.iter().map(Vec::as_slice).collect();
         let crls: Vec<&[u8]> = reply.crls.iter().map(Vec::as_slice).collect();
-        let cipher = msg
-            .cipher()
-            .ok()
+        let cipher = reply
+            .cipher
+            .or_else(|| msg.cipher().ok())
             .filter(|c| legacy_ok || !c.is_legacy())
             .unwrap_or(ContentCipher::Aes128);
         scep::envelope(

@@ -167,6 +167,7 @@ pub async fn mark_active<'e>(
     id: &str,
     der: &[u8],
     fingerprint: &str,
+    at: i64,
 ) -> Result<()> {
     let done = sqlx::query(
         "UPDATE certificates SET status = $1, der = $2, fingerprint = $3, updated_at = $4 \
@@ -175,7 +176,7 @@ pub async fn mark_active<'e>(
     .bind(ACTIVE)
     .bind(der.to_vec())
     .bind(fingerprint.to_string())
-    .bind(now())
+    .bind(at)
     .bind(id.to_string())
     .bind(ISSUING)
     .execute(db)

@@ -3,12 +3,10 @@
 
 use std::io::{Read, Write};
 
-use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
 use openssl::pkcs7::Pkcs7;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::{X509, X509Builder, X509NameBuilder};
+use openssl::x509::X509;
 use serde_json::{Value, json};
 use signet_ca::scep::{self, Attrs, ContentCipher, Digest, MessageType};
 
@@ -23,26 +21,8 @@ struct Device {
 impl Device {
     fn new(cn: &str) -> Device {
         let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        let serial = openssl::bn::BigNum::from_u32(1).unwrap();
-        b.set_serial_number(&serial.to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        Device {
-            key,
-            cert: b.build(),
-        }
+        let cert = scep::self_signed_signer(&key, cn).unwrap();
+        Device { key, cert }
     }
 
     fn csr(&self, challenge: Option<&str>) -> Vec<u8> {
@@ -156,7 +136,7 @@ impl<'a> Scep<'a> {
         let status = msg.pki_status.clone().unwrap();
         let (mut certs, mut crls) = (Vec::new(), 0);
         if status == "0" {
-            let inner = msg.open(&dev.key, &dev.cert).unwrap();
+            let (inner, _) = msg.open(&dev.key, &dev.cert).unwrap();
             let p7 = Pkcs7::from_der(&inner).unwrap();
             let signed = p7.signed().unwrap();
             if let Some(cs) = signed.certificates() {

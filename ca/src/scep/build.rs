@@ -202,3 +202,26 @@ pub fn csr_with_challenge(
         Signer::new(openssl::hash::MessageDigest::sha256(), key)?.sign_oneshot_to_vec(&info)?;
     Ok(seq(&[info, alg, der::bit_string(&sig)].concat()))
 }
+
+/// The throwaway self-signed certificate a device signs its first request
+/// with (RFC 8894 §2.3). Used by tests and the load generator.
+pub fn self_signed_signer(key: &PKeyRef<Private>, common_name: &str) -> Result<X509> {
+    let mut name = openssl::x509::X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", common_name)?;
+    let name = name.build();
+    let mut b = openssl::x509::X509Builder::new()?;
+    b.set_version(2)?;
+    let serial = openssl::bn::BigNum::from_u32(1)?.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(key)?;
+    let (from, until) = (
+        openssl::asn1::Asn1Time::days_from_now(0)?,
+        openssl::asn1::Asn1Time::days_from_now(1)?,
+    );
+    b.set_not_before(&from)?;
+    b.set_not_after(&until)?;
+    b.sign(key, openssl::hash::MessageDigest::sha256())?;
+    Ok(b.build())
+}

@@ -8,7 +8,9 @@
 mod build;
 mod parse;
 
-pub use build::{Attrs, csr_with_challenge, degenerate, envelope, sign_message};
+pub use build::{
+    Attrs, csr_with_challenge, degenerate, envelope, self_signed_signer, sign_message,
+};
 pub use parse::{IssuerAndSerial, PkiMessage, parse, parse_issuer_and_serial};
 
 use openssl::hash::MessageDigest;
@@ -197,17 +199,21 @@ impl ContentCipher {
 
 /// Single DES lives in OpenSSL 3's legacy provider. Load it once, next to the
 /// default provider, so old devices' envelopes can be opened. Returns whether
-/// it is available.
+/// it is available. The default provider is loaded explicitly too: once any
+/// provider is loaded, OpenSSL no longer activates the default one on first
+/// use, and everything else (even the random generator) would then fail.
 pub fn enable_legacy_ciphers() -> bool {
     static LOADED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *LOADED.get_or_init(|| {
-        match openssl::provider::Provider::try_load(None, "legacy", true) {
-            // Kept loaded for the life of the process.
-            Ok(p) => {
-                std::mem::forget(p);
-                true
-            }
-            Err(_) => false,
-        }
+        use openssl::provider::Provider;
+        let (Ok(default), Ok(legacy)) = (
+            Provider::try_load(None, "default", true),
+            Provider::try_load(None, "legacy", true),
+        ) else {
+            return false;
+        };
+        // Kept loaded for the life of the process.
+        std::mem::forget((default, legacy));
+        true
     })
 }

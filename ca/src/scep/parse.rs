@@ -41,17 +41,29 @@ fn e(what: &'static str) -> impl Fn(DerError) -> String {
     move |err| format!("{what}: {}", err.0)
 }
 
-/// Decode a pkiMessage. Accepts BER (Apple sends indefinite lengths): OpenSSL
-/// reads it and re-encodes DER, which is what the signature covers anyway.
+/// Decode a pkiMessage. Accepts BER (Apple sends indefinite lengths): when
+/// the strict DER reading fails, OpenSSL reads the BER and re-encodes it as
+/// DER, which is what the signature covers anyway. DER input skips that
+/// round trip (each certificate OpenSSL parses costs a key decode).
 /// An Err means the bytes are not a SCEP message at all (HTTP 400).
 pub fn parse(input: &[u8]) -> Result<PkiMessage, String> {
-    let p7 = Pkcs7::from_der(input).map_err(|_| "not a PKCS#7 message".to_string())?;
+    if let Ok(m) = parse_der(input) {
+        return Ok(m);
+    }
+    let p7 = Pkcs7::from_der(input).map_err(|_| "not a PKCS#7 message".to_string());
     let _ = openssl::error::ErrorStack::get();
-    let der_bytes = p7
+    let der_bytes = p7?
         .to_der()
         .map_err(|_| "cannot re-encode the PKCS#7 message".to_string())?;
-    let mut input = der_bytes.as_slice();
+    parse_der(&der_bytes)
+}
+
+fn parse_der(input: &[u8]) -> Result<PkiMessage, String> {
+    let mut input = input;
     let ci = der::expect(&mut input, 0x30, "ContentInfo").map_err(e("pkiMessage"))?;
+    if !input.is_empty() {
+        return Err("trailing bytes after the pkiMessage".into());
+    }
     let mut ci = ci.content;
     let oid = der::expect(&mut ci, 0x06, "contentType").map_err(e("pkiMessage"))?;
     if oid.raw != der::oid(OID_SIGNED_DATA) {
@@ -204,26 +216,27 @@ impl PkiMessage {
 
     /// The cipher the client encrypted with, read from the envelope.
     pub fn cipher(&self) -> Result<ContentCipher, Failure> {
-        let env = self.envelope()?;
-        let der_bytes = env
-            .to_der()
-            .map_err(|_| Failure::new(FailInfo::BadRequest, "cannot read the envelope"))?;
-        envelope_cipher(&der_bytes)
-            .map_err(|t| Failure::new(FailInfo::BadRequest, t))?
-            .ok_or_else(|| Failure::new(FailInfo::BadAlg, "unsupported content cipher"))
+        cipher_of(&self.envelope()?)
     }
 
-    /// Decrypt the envelope with the RA (or CA) key and certificate.
-    pub fn open(&self, key: &PKeyRef<Private>, cert: &X509) -> Result<Vec<u8>, Failure> {
+    /// Decrypt the envelope with the RA (or CA) key and certificate; also
+    /// returns the cipher it used (one parse of the envelope for both).
+    pub fn open(
+        &self,
+        key: &PKeyRef<Private>,
+        cert: &X509,
+    ) -> Result<(Vec<u8>, ContentCipher), Failure> {
         let env = self.envelope()?;
+        let cipher = cipher_of(&env)?;
         let out = env.decrypt(key, cert);
         let _ = openssl::error::ErrorStack::get();
-        out.map_err(|_| {
+        let content = out.map_err(|_| {
             Failure::new(
                 FailInfo::BadMessageCheck,
                 "the envelope does not decrypt with this profile's key",
             )
-        })
+        })?;
+        Ok((content, cipher))
     }
 
     fn envelope(&self) -> Result<CmsContentInfo, Failure> {
@@ -231,6 +244,15 @@ impl PkiMessage {
         let _ = openssl::error::ErrorStack::get();
         env.map_err(|_| Failure::new(FailInfo::BadRequest, "content is not an EnvelopedData"))
     }
+}
+
+fn cipher_of(env: &CmsContentInfo) -> Result<ContentCipher, Failure> {
+    let der_bytes = env
+        .to_der()
+        .map_err(|_| Failure::new(FailInfo::BadRequest, "cannot read the envelope"))?;
+    envelope_cipher(&der_bytes)
+        .map_err(|t| Failure::new(FailInfo::BadRequest, t))?
+        .ok_or_else(|| Failure::new(FailInfo::BadAlg, "unsupported content cipher"))
 }
 
 fn envelope_cipher(der_bytes: &[u8]) -> Result<Option<ContentCipher>, String> {

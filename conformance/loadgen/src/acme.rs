@@ -373,18 +373,6 @@ fn eab_jws(c: &Client, kid: &str, hmac_key: &[u8], url: &str) -> anyhow::Result<
     Ok(json!({"protected": p, "payload": pl, "signature": b64(&mac)}))
 }
 
-fn server_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
 pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut b = reqwest::Client::builder()
         .pool_max_idle_per_host(o.concurrency * 2)
@@ -433,7 +421,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .record("new-account", s.elapsed());
         clients.push(c);
     }
-    let cpu0 = o.server_pid.map(server_cpu);
+    let cpu0 = o.server_pid.map(crate::measure::process_cpu_seconds);
     let started = Instant::now();
     let deadline = started + o.duration;
     let mut tasks = Vec::new();
@@ -470,7 +458,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = match (o.server_pid, cpu0) {
-        (Some(pid), Some(c0)) => Some(server_cpu(pid) - c0),
+        (Some(pid), Some(c0)) => Some(crate::measure::process_cpu_seconds(pid) - c0),
         _ => None,
     };
     let s = stats.lock().expect("lock");

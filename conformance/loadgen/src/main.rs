@@ -3,9 +3,11 @@
 //! - `seed-revoked`: put N revoked certificates straight into a data dir's store.
 //! - `crl`: time one full CRL for the default CA, and report this process's peak RSS.
 //! - `ocsp`: answer N OCSP requests in-process and report CPU time per response.
+//! - `acme`, `scep`, `list`: load against a running server (see each command).
 
 mod acme;
 mod measure;
+mod scep;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,23 @@ enum Cmd {
         token: String,
         #[arg(long, default_value_t = 200)]
         count: u64,
+    },
+    /// SCEP PKCSReq enrolments against a profile with a static challenge.
+    Scep {
+        /// The profile URL, e.g. http://127.0.0.1:8080/scep/default.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        challenge: String,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// DES + SHA-1 requests, as micromdm's scepclient sends them.
+        #[arg(long)]
+        legacy: bool,
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Full ACME flows against a directory (Signet or any other ACME server).
     Acme {
@@ -93,6 +112,24 @@ async fn main() -> anyhow::Result<()> {
             token,
             count,
         } => measure::list(&url, &ca_bundle, &token, count).await,
+        Cmd::Scep {
+            url,
+            challenge,
+            concurrency,
+            count,
+            legacy,
+            server_pid,
+        } => {
+            scep::run(scep::Options {
+                url,
+                challenge,
+                concurrency,
+                count,
+                legacy,
+                server_pid,
+            })
+            .await
+        }
         Cmd::Acme {
             directory,
             ca_bundle,

@@ -32,7 +32,16 @@ pub fn peak_rss_mib() -> f64 {
 
 /// User + system CPU seconds of this process.
 pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    proc_cpu_seconds("self")
+}
+
+/// User + system CPU seconds of another process (e.g. the server under load).
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    proc_cpu_seconds(&pid.to_string())
+}
+
+fn proc_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()

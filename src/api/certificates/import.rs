@@ -293,7 +293,7 @@ pub(super) async fn import_one(
         ),
         other => other.into(),
     })?;
-    certs::mark_active(&mut *tx, &id, &cert_der, &a.fingerprint).await?;
+    certs::mark_active(&mut *tx, &id, &cert_der, &a.fingerprint, now()).await?;
     audit::record(
         &mut tx,
         audit::Event {
