@@ -101,6 +101,10 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(n)
                 .acquire_timeout(Duration::from_secs(5))
+                // An embedded SQLite connection cannot go stale, and the
+                // default ping before every acquire is a round trip to
+                // sqlx's worker thread: skip it. PostgreSQL keeps it.
+                .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {

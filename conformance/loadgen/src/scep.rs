@@ -61,16 +61,21 @@ fn messages(o: &Options, to: &X509) -> anyhow::Result<Vec<Vec<u8>>> {
     } else {
         (ContentCipher::Aes128, Digest::Sha256)
     };
+    // Distinct subjects across runs: some servers (micromdm) refuse a DN twice.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     (0..o.count)
         .map(|i| {
             let (key, cert) = &devices[i % devices.len()];
             let mut name = X509NameBuilder::new()?;
-            name.append_entry_by_text("CN", &format!("load-{i}"))?;
+            name.append_entry_by_text("CN", &format!("load-{run}-{i}"))?;
             let csr = scep::csr_with_challenge(key, &name.build(), Some(&o.challenge))?;
             let env = scep::envelope(std::slice::from_ref(to), &csr, cipher)?;
             let attrs = Attrs {
                 message_type: MessageType::PkcsReq,
-                transaction_id: &format!("load-{i}"),
+                transaction_id: &format!("load-{run}-{i}"),
                 sender_nonce: &[7; 16],
                 recipient_nonce: None,
                 status: None,
