@@ -147,15 +147,12 @@ pub async fn start(
             "OpenSSL legacy provider unavailable: SCEP requests using single DES will fail"
         );
     }
-    if !paths.scep_challenge.exists() {
-        // Hex: a PrintableString, which some devices insist on.
-        let mut b = [0u8; 16];
-        rand_bytes(&mut b)?;
-        write_secret(
-            &paths.scep_challenge,
-            signet_ca::serial::to_hex(&b).as_bytes(),
-        )?;
-    }
+    // The static SCEP challenge is shared through the store; the file is the
+    // operator's copy, rewritten at every start.
+    let adopt = fs::read_to_string(&paths.scep_challenge).ok();
+    let secret = crate::scep::challenge::ensure_static_secret(&app, adopt).await?;
+    write_secret(&paths.scep_challenge, secret.as_bytes())?;
+    let _ = app.scep.static_secret.set(secret);
     issuance::reconcile(&app).await?;
     // A CRL must never lapse: publish whatever fell due while we were down.
     crate::revocation::crl::publish_all_due(&app).await;

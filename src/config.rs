@@ -166,7 +166,8 @@ pub enum RaMode {
 pub struct ScepProfile {
     pub template: String,
     pub challenge: ChallengeMode,
-    /// Static mode; empty means the contents of <data_dir>/scep-challenge.
+    /// Static mode; empty means the generated secret kept in the store (and
+    /// copied to <data_dir>/scep-challenge).
     pub challenge_secret: String,
     pub webhook_url: String,
     pub webhook_timeout_secs: u64,
@@ -530,7 +531,7 @@ crl_shards = 1                 # >1: partition CRLs by serial (Issuing Distribut
 [scep.profiles.default]
 template = "scep-device"       # the template names the signing CA
 challenge = "static"           # static | one-time | webhook | none (admin approval)
-challenge_secret = ""          # static: empty = <data_dir>/scep-challenge
+challenge_secret = ""          # static: empty = the generated one (copied to <data_dir>/scep-challenge)
 webhook_url = ""               # webhook: POSTed the request, must answer {{"allow": true}}
 webhook_timeout_secs = 5
 allow_legacy = true            # DES/3DES/SHA-1 (RFC 8894 legacy; most device fleets need it)

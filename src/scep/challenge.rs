@@ -15,7 +15,7 @@ use super::profile::Profile;
 use crate::app::App;
 use crate::config::ChallengeMode;
 use crate::error::ApiError;
-use crate::store::{now, scep as db};
+use crate::store::{now, scep as db, settings};
 
 pub enum Gate {
     Allow,
@@ -72,11 +72,51 @@ fn static_secret(app: &App, p: &Profile<'_>) -> Result<String, ApiError> {
     if !p.cfg.challenge_secret.is_empty() {
         return Ok(p.cfg.challenge_secret.clone());
     }
-    // Read each time, so rotating the file needs no restart.
-    let path = app.config.data_dir.join("scep-challenge");
-    std::fs::read_to_string(&path)
+    app.scep
+        .static_secret
+        .get()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the static SCEP challenge is not loaded"))
+}
+
+const STATIC_SECRET_KEY: &str = "scep_static_challenge";
+
+/// The generated static challenge lives in the database, sealed under the
+/// master key, so that every replica accepts the same one. The first start
+/// adopts `adopt` (the secret a single-node install already handed out), or
+/// makes a new one; if two replicas race, the first recorded wins.
+pub async fn ensure_static_secret(app: &App, adopt: Option<String>) -> anyhow::Result<String> {
+    use signet_ca::jose::{b64, b64_decode};
+    let open = |v: String| -> anyhow::Result<String> {
+        let sealed = b64_decode(&v).map_err(anyhow::Error::msg)?;
+        let plain = signet_ca::key::open(&app.master_key, STATIC_SECRET_KEY.as_bytes(), &sealed)?;
+        Ok(String::from_utf8(plain)?)
+    };
+    if let Some(v) = settings::get(&app.store.read, STATIC_SECRET_KEY).await? {
+        return open(v);
+    }
+    let secret = match adopt
         .map(|s| s.trim().to_string())
-        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => s,
+        None => {
+            // Hex: a PrintableString, which some devices insist on.
+            let mut raw = [0u8; 16];
+            openssl::rand::rand_bytes(&mut raw)?;
+            signet_ca::serial::to_hex(&raw)
+        }
+    };
+    let sealed = signet_ca::key::seal(
+        &app.master_key,
+        STATIC_SECRET_KEY.as_bytes(),
+        secret.as_bytes(),
+    )?;
+    settings::set_if_absent(&app.store.write, STATIC_SECRET_KEY, &b64(&sealed)).await?;
+    let stored = settings::get(&app.store.write, STATIC_SECRET_KEY)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the static SCEP challenge was not stored"))?;
+    open(stored)
 }
 
 async fn one_time(app: &App, p: &Profile<'_>, c: &Claim<'_>) -> Result<Gate, ApiError> {

@@ -32,6 +32,8 @@ pub struct Responder {
 #[derive(Default)]
 pub struct Responders {
     loaded: RwLock<HashMap<(String, bool), Arc<Responder>>>,
+    /// The shared static challenge (set at start; see `challenge::ensure_static_secret`).
+    pub static_secret: std::sync::OnceLock<String>,
 }
 
 /// An RA certificate is replaced this long before it expires.

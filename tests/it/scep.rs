@@ -701,3 +701,75 @@ async fn a_webhook_decides_and_hears_the_outcome() {
     );
     assert_eq!(challenge["transaction_id"], "tx-w1");
 }
+
+/// Two replicas on one PostgreSQL: the same static challenge, the same RA
+/// (even when both create it at once), and a device may enrol through one
+/// and poll through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_ra_the_challenge_and_transactions() {
+    if std::env::var("PG_TEST_URL").is_err() {
+        eprintln!("skipped: needs PG_TEST_URL (./test.sh provides it)");
+        return;
+    }
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let db = fresh_database(d1.path()).await;
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let cfg = |dir: &std::path::Path, mode| {
+        let mut c = test_config(dir, db.clone());
+        c.master_key = master.clone();
+        let mut manual = c.scep.profiles["default"].clone();
+        manual.challenge = mode;
+        c.scep.profiles.insert("manual".into(), manual);
+        c
+    };
+    let a = start(cfg(d1.path(), signet::config::ChallengeMode::None)).await;
+    let b = start(cfg(d2.path(), signet::config::ChallengeMode::None)).await;
+    assert_eq!(static_secret(&a), static_secret(&b));
+
+    // Both replicas create the RA at the same moment; one wins everywhere.
+    let (sa, sb) = tokio::join!(Scep::new(&a, "default"), Scep::new(&b, "default"));
+    assert_eq!(
+        sa.recipient.to_der().unwrap(),
+        sb.recipient.to_der().unwrap()
+    );
+    let sa2 = Scep::new(&a, "default").await;
+    assert_eq!(
+        sa2.recipient.to_der().unwrap(),
+        sb.recipient.to_der().unwrap()
+    );
+
+    // Encrypted for the RA fetched from A, sent to B.
+    let dev = Device::new("cluster-1");
+    let msg = sa.message(
+        MessageType::PkcsReq,
+        &dev,
+        &dev.csr(Some(&static_secret(&a))),
+        "tx-r1",
+    );
+    let r = sb.post(msg).await;
+    let rep = sb.read(&r.bytes().await.unwrap(), &dev, "tx-r1");
+    assert_eq!(rep.status, "0", "{rep:?}");
+
+    // PENDING through A, approved, collected through B.
+    let (ma, mb) = (Scep::new(&a, "manual").await, Scep::new(&b, "manual").await);
+    let dev2 = Device::new("cluster-2");
+    assert_eq!(ma.enrol(&dev2, None, "tx-r2").await.status, "3");
+    let id: String =
+        sqlx::query_scalar("SELECT id FROM certificates WHERE status = 'pending_approval'")
+            .fetch_one(&a.app.store.read)
+            .await
+            .unwrap();
+    let (st, _) = api(
+        &b,
+        reqwest::Method::POST,
+        &format!("/api/v1/certificates/{id}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let r = mb
+        .send(MessageType::CertPoll, &dev2, b"\x30\x00", "tx-r2")
+        .await;
+    assert_eq!(r.status, "0");
+    openssl_verify(&b.dir, &issued_pem(&r));
+}
