@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# SCEP with a real client: micromdm's scepclient (Debian package `scep`),
+# SCEP with real clients: micromdm's scepclient (Debian package `scep`),
 # which signs with SHA-1 and encrypts with single DES whatever GetCACaps
 # says. Covers GetCACaps/GetCACert, enrolment with the static challenge, a
 # one-time challenge (and its reuse), PENDING → approve → poll, renewal with
 # the current certificate, a wrong challenge, an EC CA behind an RSA RA and
-# an RSA CA answering itself. Every certificate goes through `openssl verify`.
+# an RSA CA answering itself; then certmonger's SCEP helper as a second client.
+# Every certificate goes through `openssl verify`.
 source "$(dirname "$0")/lib/common.sh"
-echo "conformance: SCEP with micromdm scepclient ($(dpkg-query -W -f='${Version}' scep 2>/dev/null || echo '?'))"
+echo "conformance: SCEP with micromdm scepclient $(dpkg-query -W -f='${Version}' scep 2>/dev/null) and certmonger $(dpkg-query -W -f='${Version}' certmonger 2>/dev/null)"
 build
 
 DATA="$WORK/data"
@@ -105,9 +106,39 @@ renew() {
   after=$(openssl x509 -in "$WORK/static/cert.pem" -noout -serial)
   [ "$before" != "$after" ]
   verify_chain "$WORK/static/cert.pem" "$DATA/ca-chain.pem"
-  api GET "/api/v1/certificates?q=device-static" | jq -e '[.items[] | select(.replaces_id != null)] | length == 1'
+  api GET "/api/v1/certificates?common_name=device-static" | jq -e '[.items[] | select(.replaces_id != null)] | length == 1'
 }
 check "renew with the current certificate (no challenge)" renew
+
+# certmonger (Debian 0.79): AES-256 + SHA-256, PKIOperation by GET, decimal
+# transactionIDs, and it verifies the RA's signature against the chain from
+# GetCACert. Enrol with the static challenge, then `getcert resubmit`, which
+# renews with a request signed by the current certificate.
+certmonger_enrol_and_renew() {
+  local dir="$WORK/certmonger" nick="signet-$$"
+  mkdir -p "$dir/home"
+  cat >"$dir/run.sh" <<EOF
+set -e
+getcert add-scep-ca -s -c $nick -u $HTTP/scep/default
+for i in \$(seq 1 100); do getcert list-cas -s -c $nick | grep -q 'SCEP CA certificate thumbprint' && break; sleep 0.1; done
+getcert request -s -c $nick -I $nick-req -k $dir/dev.key -f $dir/dev.pem -N CN=certmonger-dev -L "$SECRET" -w
+getcert list -s -i $nick-req | grep 'status:'
+openssl x509 -in $dir/dev.pem -noout -serial >$dir/serial1
+getcert resubmit -s -i $nick-req -w
+getcert list -s -i $nick-req | grep 'status:'
+openssl x509 -in $dir/dev.pem -noout -serial >$dir/serial2
+getcert stop-tracking -s -i $nick-req
+getcert remove-ca -s -c $nick
+touch $dir/done
+EOF
+  HOME="$dir/home" timeout 180 dbus-run-session -- certmonger -s -n -c "bash $dir/run.sh" >"$dir/log" 2>&1 || true
+  cat "$dir/log"
+  [ -e "$dir/done" ]
+  verify_chain "$dir/dev.pem" "$DATA/ca-chain.pem"
+  if cmp -s "$dir/serial1" "$dir/serial2"; then return 1; fi
+  api GET "/api/v1/certificates?common_name=certmonger-dev" | jq -e '[.items[] | select(.replaces_id != null)] | length == 1'
+}
+check "certmonger: enrol (AES-256, GET), then renew with getcert resubmit" certmonger_enrol_and_renew
 
 # A second server whose CA key is RSA: GetCACert is the CA certificate alone
 # and the CA decrypts and signs itself.

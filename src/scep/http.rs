@@ -108,25 +108,9 @@ async fn serve(
                 .get(app, &p.ca_id, p.cfg.ra)
                 .await
                 .map_err(|e| ApiError::internal(format!("SCEP responder: {e}")))?;
-            let ca =
-                r.ca.cert
-                    .to_der()
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
-            if !r.is_ra {
-                return Ok(
-                    ([(header::CONTENT_TYPE, "application/x-x509-ca-cert")], ca).into_response()
-                );
-            }
-            let ra = r
-                .cert
-                .to_der()
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            let bundle = signet_ca::scep::degenerate(&[&ca, &ra], &[]);
-            Ok((
-                [(header::CONTENT_TYPE, "application/x-x509-ca-ra-cert")],
-                bundle,
-            )
-                .into_response())
+            let (ctype, body) =
+                ca_certificates(&r).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
         }
         Some("PKIOperation") => {
             let message = match &body {
@@ -143,6 +127,27 @@ async fn serve(
         ))),
         None => Err(ApiError::bad_request("the operation parameter is required")),
     }
+}
+
+/// GetCACert: the CA certificate alone when it answers itself; otherwise the
+/// CA, the RA and the rest of the chain up to the root, as a certs-only
+/// SignedData (certmonger verifies the RA's signature against a complete chain).
+fn ca_certificates(
+    r: &super::responder::Responder,
+) -> Result<(&'static str, Vec<u8>), openssl::error::ErrorStack> {
+    let ca = r.ca.cert.to_der()?;
+    if !r.is_ra {
+        return Ok(("application/x-x509-ca-cert", ca));
+    }
+    let mut ders = vec![ca, r.cert.to_der()?];
+    for c in &r.ca.chain {
+        ders.push(c.to_der()?);
+    }
+    let refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
+    Ok((
+        "application/x-x509-ca-ra-cert",
+        signet_ca::scep::degenerate(&refs, &[]),
+    ))
 }
 
 /// POST bodies are DER (a SEQUENCE), but some clients send base64.

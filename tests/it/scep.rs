@@ -82,7 +82,7 @@ impl<'a> Scep<'a> {
         let recipient = if ctype == "application/x-x509-ca-ra-cert" {
             let p7 = Pkcs7::from_der(&body).unwrap();
             let certs = p7.signed().unwrap().certificates().unwrap();
-            assert_eq!(certs.len(), 2, "CA and RA");
+            assert_eq!(certs.len(), 3, "CA, RA, root");
             certs.get(1).unwrap().to_owned()
         } else {
             assert_eq!(ctype, "application/x-x509-ca-cert");

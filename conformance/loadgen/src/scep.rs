@@ -41,10 +41,8 @@ async fn recipient(http: &reqwest::Client, url: &str) -> anyhow::Result<X509> {
         .signed()
         .and_then(|s| s.certificates())
         .context("no certificates in GetCACert")?;
-    Ok(certs
-        .get(certs.len() - 1)
-        .context("empty GetCACert")?
-        .to_owned())
+    // Signet sends the CA, the RA, then the rest of the chain.
+    Ok(certs.get(1).context("no RA in GetCACert")?.to_owned())
 }
 
 fn messages(o: &Options, to: &X509) -> anyhow::Result<Vec<Vec<u8>>> {
