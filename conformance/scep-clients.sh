@@ -114,14 +114,14 @@ check "renew with the current certificate (no challenge)" renew
 # transactionIDs, and it verifies the RA's signature against the chain from
 # GetCACert. Enrol with the static challenge, then `getcert resubmit`, which
 # renews with a request signed by the current certificate.
-certmonger_enrol_and_renew() {
-  local dir="$WORK/certmonger" nick="signet-$$"
+certmonger_enrol_and_renew() { # URL SECRET DATA_DIR CN
+  local url=$1 secret=$2 data=$3 cn=$4 dir="$WORK/certmonger-$4" nick="signet-$$-$4"
   mkdir -p "$dir/home"
   cat >"$dir/run.sh" <<EOF
 set -e
-getcert add-scep-ca -s -c $nick -u $HTTP/scep/default
+getcert add-scep-ca -s -c $nick -u $url
 for i in \$(seq 1 100); do getcert list-cas -s -c $nick | grep -q 'SCEP CA certificate thumbprint' && break; sleep 0.1; done
-getcert request -s -c $nick -I $nick-req -k $dir/dev.key -f $dir/dev.pem -N CN=certmonger-dev -L "$SECRET" -w
+getcert request -s -c $nick -I $nick-req -k $dir/dev.key -f $dir/dev.pem -N CN=$cn -L "$secret" -w
 getcert list -s -i $nick-req | grep 'status:'
 openssl x509 -in $dir/dev.pem -noout -serial >$dir/serial1
 getcert resubmit -s -i $nick-req -w
@@ -134,16 +134,21 @@ EOF
   HOME="$dir/home" timeout 180 dbus-run-session -- certmonger -s -n -c "bash $dir/run.sh" >"$dir/log" 2>&1 || true
   cat "$dir/log"
   [ -e "$dir/done" ]
-  verify_chain "$dir/dev.pem" "$DATA/ca-chain.pem"
+  openssl verify -CAfile "$data/root.pem" -untrusted "$data/ca-chain.pem" "$dir/dev.pem"
   if cmp -s "$dir/serial1" "$dir/serial2"; then return 1; fi
-  api GET "/api/v1/certificates?common_name=certmonger-dev" | jq -e '[.items[] | select(.replaces_id != null)] | length == 1'
+  [ "$(sqlite3 "$data/signet.db" "SELECT COUNT(*) FROM certificates WHERE common_name = '$cn' AND replaces_id IS NOT NULL")" = 1 ]
 }
-check "certmonger: enrol (AES-256, GET), then renew with getcert resubmit" certmonger_enrol_and_renew
+check "certmonger: enrol (AES-256, GET), then renew with getcert resubmit" \
+  certmonger_enrol_and_renew "$HTTP/scep/default" "$SECRET" "$DATA" certmonger-ec
 
 # A second server whose CA key is RSA: GetCACert is the CA certificate alone
 # and the CA decrypts and signs itself.
 DATA_RSA="$WORK/data-rsa"
 "$SIGNET" init --data-dir "$DATA_RSA" --ca-key-type rsa-2048 >"$WORK/init-rsa.log" 2>&1
+cat >"$DATA_RSA/signet.toml" <<'EOF'
+[scep.profiles.with-ra]
+ra = "always"
+EOF
 OUT_BEFORE="$WORK/server.out"
 mv "$OUT_BEFORE" "$WORK/server-ec.out"
 start_server "$DATA_RSA"
@@ -154,5 +159,7 @@ rsa_ca() {
   openssl verify -CAfile "$DATA_RSA/root.pem" -untrusted "$DATA_RSA/ca-chain.pem" "$WORK/rsa/cert.pem"
 }
 check "RSA CA: single-certificate GetCACert, enrol without an RA" rsa_ca
+check "certmonger, RSA CA with ra = \"always\" (it cannot verify a lone intermediate)" \
+  certmonger_enrol_and_renew "$HTTP/scep/with-ra" "$(cat "$DATA_RSA/scep-challenge")" "$DATA_RSA" certmonger-rsa
 
 summary
