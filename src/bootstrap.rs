@@ -216,11 +216,7 @@ fn ca_row(
     key_sealed: Vec<u8>,
     kt: &str,
 ) -> anyhow::Result<cas::CaRow> {
-    let unix = |t: &openssl::asn1::Asn1TimeRef| -> anyhow::Result<i64> {
-        let epoch = openssl::asn1::Asn1Time::from_unix(0)?;
-        let d = epoch.diff(t)?;
-        Ok(i64::from(d.days) * 86400 + i64::from(d.secs))
-    };
+    let unix = signet_ca::unix_time;
     Ok(cas::CaRow {
         id: id.to_string(),
         name: name.to_string(),
@@ -397,7 +393,7 @@ async fn ensure_cas(app: &App, opts: &InitOptions) -> anyhow::Result<()> {
 
 /// root.pem and ca-chain.pem always reflect the store.
 async fn write_public_files(app: &App) -> anyhow::Result<()> {
-    let id = CaRegistry::default_id(&app.store).await?;
+    let id = app.cas.default_id(&app.store).await?;
     let issuer = app.cas.get(&app.store, &app.master_key, &id).await?;
     let paths = Paths::new(&app.config);
     fs::write(&paths.root_pem, issuer.root().to_pem()?)?;
@@ -432,7 +428,7 @@ pub async fn ensure_tls_cert(app: &App) -> anyhow::Result<(PathBuf, PathBuf)> {
         .get(
             &app.store,
             &app.master_key,
-            &CaRegistry::default_id(&app.store).await?,
+            &app.cas.default_id(&app.store).await?,
         )
         .await?;
     let fresh = fs::read(&paths.tls_cert)

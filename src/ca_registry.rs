@@ -16,6 +16,8 @@ pub struct CaRegistry {
     loaded: RwLock<HashMap<String, Arc<Issuer>>>,
     /// (hash algorithm, issuer name hash, issuer key hash) → CA id, for OCSP CertIDs.
     ocsp_index: RwLock<HashMap<IssuerHashes, String>>,
+    /// Set once by `signet init` and never changed, so cached on first read.
+    default_ca: std::sync::OnceLock<String>,
 }
 
 /// (hash algorithm, issuer name hash, issuer key hash), as in an OCSP CertID.
@@ -101,14 +103,18 @@ impl CaRegistry {
     }
 
     /// The id of the default issuing CA.
-    pub async fn default_id(store: &Store) -> Result<String, CaLoadError> {
-        settings::get(&store.read, settings::DEFAULT_CA)
+    pub async fn default_id(&self, store: &Store) -> Result<String, CaLoadError> {
+        if let Some(id) = self.default_ca.get() {
+            return Ok(id.clone());
+        }
+        let id = settings::get(&store.read, settings::DEFAULT_CA)
             .await?
             .ok_or_else(|| {
                 CaLoadError::Broken(
                     "default".into(),
                     "no default CA configured; run `signet init`".into(),
                 )
-            })
+            })?;
+        Ok(self.default_ca.get_or_init(|| id).clone())
     }
 }

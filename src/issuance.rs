@@ -19,7 +19,7 @@ use signet_ca::names::San;
 use signet_ca::serial;
 
 use crate::app::App;
-use crate::ca_registry::{CaLoadError, CaRegistry};
+use crate::ca_registry::CaLoadError;
 use crate::policy::{self, Channel, PolicyRequest, TemplateSpec, Violation};
 use crate::store::certificates::{self as certs, CertRow};
 use crate::store::{StoreError, audit, cas, new_id, now, projects, templates};
@@ -149,23 +149,28 @@ pub async fn evaluate(app: &App, req: &IssuanceRequest) -> Result<Resolved, Issu
         },
     )
     .map_err(IssueError::Denied)?;
-    let ca = if spec.ca.is_empty() {
-        cas::get(db, &CaRegistry::default_id(&app.store).await?).await?
+    // The default CA comes from the registry's cache: no query.
+    let (ca_id, ca_not_after) = if spec.ca.is_empty() {
+        let id = app.cas.default_id(&app.store).await?;
+        let issuer = app.cas.get(&app.store, &app.master_key, &id).await?;
+        let not_after = signet_ca::unix_time(issuer.cert.not_after()).map_err(CaError::from)?;
+        (id, not_after)
     } else {
-        cas::find(db, &spec.ca)
+        let row = cas::find(db, &spec.ca)
             .await
-            .map_err(not_found("CA", &spec.ca))?
+            .map_err(not_found("CA", &spec.ca))?;
+        (row.id, row.not_after)
     };
     let mut cert = plan.cert;
-    cert.not_after = cert.not_after.min(ca.not_after);
-    cert.crl_urls = vec![app.crl_url(&ca.id)];
+    cert.not_after = cert.not_after.min(ca_not_after);
+    cert.crl_urls = vec![app.crl_url(&ca_id)];
     cert.ocsp_urls = vec![app.ocsp_url()];
-    cert.ca_issuers_urls = vec![app.ca_cert_url(&ca.id)];
+    cert.ca_issuers_urls = vec![app.ca_cert_url(&ca_id)];
     Ok(Resolved {
         template_id: trow.id,
         template_name: trow.name,
         project_id: project.id,
-        ca_id: ca.id,
+        ca_id,
         key: key_info,
         plan: cert,
         approvals_required: plan.approvals_required.max(req.min_approvals),

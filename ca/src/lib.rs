@@ -47,3 +47,9 @@ pub fn same_public_key<A: openssl::pkey::HasPublic, B: openssl::pkey::HasPublic>
     let _ = openssl::error::ErrorStack::get();
     same
 }
+
+/// An ASN.1 time as Unix seconds.
+pub fn unix_time(t: &openssl::asn1::Asn1TimeRef) -> Result<i64, openssl::error::ErrorStack> {
+    let d = openssl::asn1::Asn1Time::from_unix(0)?.diff(t)?;
+    Ok(i64::from(d.days) * 86400 + i64::from(d.secs))
+}

@@ -107,9 +107,7 @@ async fn find(app: &AppState, id: &str) -> Result<cas::CaRow, ApiError> {
 }
 
 async fn default_id(app: &AppState) -> String {
-    crate::ca_registry::CaRegistry::default_id(&app.store)
-        .await
-        .unwrap_or_default()
+    app.cas.default_id(&app.store).await.unwrap_or_default()
 }
 
 async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {

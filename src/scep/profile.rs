@@ -3,7 +3,6 @@
 //! API takes effect on every replica).
 
 use crate::app::App;
-use crate::ca_registry::CaRegistry;
 use crate::config::ScepProfile;
 use crate::error::ApiError;
 use crate::policy::TemplateSpec;
@@ -71,7 +70,9 @@ async fn template_ca(app: &App, template: &str) -> Result<String, ApiError> {
         })?;
     let spec: TemplateSpec = serde_json::from_str(&row.spec).map_err(StoreError::from)?;
     if spec.ca.is_empty() {
-        return CaRegistry::default_id(&app.store)
+        return app
+            .cas
+            .default_id(&app.store)
             .await
             .map_err(|e| misconfigured(e.to_string()));
     }

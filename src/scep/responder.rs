@@ -86,10 +86,7 @@ impl Responders {
 }
 
 fn expires_at(cert: &X509) -> i64 {
-    openssl::asn1::Asn1Time::from_unix(0)
-        .and_then(|epoch| epoch.diff(cert.not_after()))
-        .map(|d| i64::from(d.days) * 86400 + i64::from(d.secs))
-        .unwrap_or(0)
+    signet_ca::unix_time(cert.not_after()).unwrap_or(0)
 }
 
 /// The CA's current RA certificate and key, issued on first use.

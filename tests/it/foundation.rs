@@ -44,9 +44,7 @@ async fn first_start_serves_health_ready_metrics_and_ca_certs() {
         .unwrap();
     assert_eq!(plain.status(), 200);
     // The issuing CA certificate is downloadable from the plain-HTTP listener by id and name.
-    let ca_id = signet::ca_registry::CaRegistry::default_id(&t.app.store)
-        .await
-        .unwrap();
+    let ca_id = t.app.cas.default_id(&t.app.store).await.unwrap();
     let der = reqwest::get(format!("{}/ca/{ca_id}.crt", t.http_url))
         .await
         .unwrap();

@@ -79,9 +79,7 @@ fn serial_upper(row: &CertRow) -> String {
 #[tokio::test]
 async fn full_and_delta_crls_revoke_hold_and_unrevoke() {
     let t = spawn_app().await;
-    let ca = signet::ca_registry::CaRegistry::default_id(&t.app.store)
-        .await
-        .unwrap();
+    let ca = t.app.cas.default_id(&t.app.store).await.unwrap();
     let good = issue(&t, "good.example.test").await;
     let bad = issue(&t, "bad.example.test").await;
     let held = issue(&t, "held.example.test").await;
@@ -224,9 +222,7 @@ async fn full_and_delta_crls_revoke_hold_and_unrevoke() {
 #[tokio::test]
 async fn crl_http_caching_pem_and_auth() {
     let t = spawn_app().await;
-    let ca = signet::ca_registry::CaRegistry::default_id(&t.app.store)
-        .await
-        .unwrap();
+    let ca = t.app.cas.default_id(&t.app.store).await.unwrap();
     let r = reqwest::get(format!("{}/crl/{ca}.crl", t.http_url))
         .await
         .unwrap();
@@ -308,9 +304,7 @@ async fn crl_http_caching_pem_and_auth() {
 #[tokio::test]
 async fn auth_failures_are_rate_limited() {
     let t = spawn_app().await;
-    let ca = signet::ca_registry::CaRegistry::default_id(&t.app.store)
-        .await
-        .unwrap();
+    let ca = t.app.cas.default_id(&t.app.store).await.unwrap();
     let url = format!("{}/api/v1/ca/{ca}/crl", t.https_url);
     for _ in 0..10 {
         assert_eq!(
@@ -351,9 +345,7 @@ async fn auth_failures_are_rate_limited() {
 #[tokio::test]
 async fn expired_revoked_certificates_leave_after_one_more_crl() {
     let t = spawn_app().await;
-    let ca = signet::ca_registry::CaRegistry::default_id(&t.app.store)
-        .await
-        .unwrap();
+    let ca = t.app.cas.default_id(&t.app.store).await.unwrap();
     let row = issue(&t, "old.example.test").await;
     revocation::revoke(&t.app, &row, 1, "test").await.unwrap();
     let now = signet::store::now();
@@ -402,9 +394,7 @@ async fn acme_revocation_reaches_crl_and_ocsp() {
     // The AIA and CRLDP URLs in the certificate are the ones served.
     let (_, text) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
     let ocsp_url = format!("{}/ocsp", env.t.http_url);
-    let ca = signet::ca_registry::CaRegistry::default_id(&env.t.app.store)
-        .await
-        .unwrap();
+    let ca = env.t.app.cas.default_id(&env.t.app.store).await.unwrap();
     let crl_url = format!("{}/crl/{ca}.crl", env.t.http_url);
     assert!(
         text.contains(&format!("OCSP - URI:{ocsp_url}"))
@@ -523,9 +513,7 @@ async fn acme_revocation_reaches_crl_and_ocsp() {
 #[tokio::test]
 async fn sharded_crls_partition_by_serial_with_idp() {
     let t = spawn_app_with(|c| c.revocation.crl_shards = 4).await;
-    let ca = signet::ca_registry::CaRegistry::default_id(&t.app.store)
-        .await
-        .unwrap();
+    let ca = t.app.cas.default_id(&t.app.store).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(t.dir.join("root.pem"), d.join("root.pem")).unwrap();

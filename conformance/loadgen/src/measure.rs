@@ -4,7 +4,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use signet::bootstrap::{self, InitOptions};
-use signet::ca_registry::CaRegistry;
 use signet::config::Config;
 use signet::revocation::crl::{self, CrlKind};
 use signet::server::base_url;
@@ -59,7 +58,7 @@ fn proc_cpu_seconds(pid: &str) -> f64 {
 
 pub async fn seed_revoked(data_dir: &Path, count: u64) -> anyhow::Result<()> {
     let app = open(data_dir).await?;
-    let ca = CaRegistry::default_id(&app.store).await?;
+    let ca = app.cas.default_id(&app.store).await?;
     let t = now();
     let start = Instant::now();
     const BATCH: u64 = 500;
@@ -100,7 +99,7 @@ pub async fn seed_revoked(data_dir: &Path, count: u64) -> anyhow::Result<()> {
 
 pub async fn crl(data_dir: &Path) -> anyhow::Result<()> {
     let app = open(data_dir).await?;
-    let ca = CaRegistry::default_id(&app.store).await?;
+    let ca = app.cas.default_id(&app.store).await?;
     let rss_before = peak_rss_mib();
     let start = Instant::now();
     let row = crl::publish(&app, &ca, CrlKind::Full).await?;
@@ -115,7 +114,7 @@ pub async fn crl(data_dir: &Path) -> anyhow::Result<()> {
 pub async fn ocsp(data_dir: &Path, count: u64) -> anyhow::Result<()> {
     use openssl::hash::MessageDigest;
     let app = open(data_dir).await?;
-    let ca = CaRegistry::default_id(&app.store).await?;
+    let ca = app.cas.default_id(&app.store).await?;
     let issuer = app.cas.get(&app.store, &app.master_key, &ca).await?;
     // One real request for a revoked serial of this CA, built by openssl.
     let serial: String = sqlx::query_scalar(

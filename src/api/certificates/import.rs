@@ -36,9 +36,7 @@ fn invalid(msg: impl Into<String>) -> ApiError {
 }
 
 fn unix(t: &openssl::asn1::Asn1TimeRef) -> Result<i64, ApiError> {
-    let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(|e| invalid(e.to_string()))?;
-    let d = epoch.diff(t).map_err(|e| invalid(e.to_string()))?;
-    Ok(i64::from(d.days) * 86400 + i64::from(d.secs))
+    signet_ca::unix_time(t).map_err(|e| invalid(e.to_string()))
 }
 
 struct Analysis {
