@@ -611,7 +611,13 @@ async fn renewal_with_the_current_certificate_needs_no_challenge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsa_ca_answers_itself_with_a_single_certificate() {
-    let t = spawn_app_with(|c| c.ca.key_type = signet_ca::key::KeyType::Rsa2048).await;
+    let t = spawn_app_with(|c| {
+        c.ca.key_type = signet_ca::key::KeyType::Rsa2048;
+        let mut chain = c.scep.profiles["default"].clone();
+        chain.include_ca_in_reply = true;
+        c.scep.profiles.insert("with-chain".into(), chain);
+    })
+    .await;
     let r = reqwest::get(format!("{}/scep/default?operation=GetCACert", t.http_url))
         .await
         .unwrap();
@@ -631,6 +637,16 @@ async fn rsa_ca_answers_itself_with_a_single_certificate() {
         .await;
     assert_eq!(r.status, "0");
     openssl_verify(&t.dir, &issued_pem(&r));
+    assert_eq!(r.certs.len(), 1);
+    // include_ca_in_reply: the issued certificate, then the CA and the root.
+    let s = Scep::new(&t, "with-chain").await;
+    let r = s
+        .enrol(&Device::new("vpn-1"), Some(&static_secret(&t)), "tx-chain")
+        .await;
+    assert_eq!(r.status, "0");
+    assert_eq!(r.certs.len(), 3);
+    let pem: Vec<u8> = r.certs.iter().flat_map(|c| c.to_pem().unwrap()).collect();
+    openssl_verify(&t.dir, &pem);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
