@@ -252,44 +252,35 @@ async fn enrol(
             return refused_by_pipeline(e);
         }
     };
-    match outcome {
-        Outcome::Issued(row) => {
-            db::put_transaction(
-                &app.store.write,
-                p.name,
-                &msg.transaction_id,
-                &row.id,
-                &csr_hash,
-                true,
-            )
-            .await?;
-            challenge::notify(
-                p,
-                &msg.transaction_id,
-                "issued",
-                json!({"serial": row.serial}),
-            );
-            Ok(Reply::success(issued_certs(p, responder, &row), Vec::new()).with_cipher(cipher))
-        }
-        Outcome::Pending(row) => {
-            db::put_transaction(
-                &app.store.write,
-                p.name,
-                &msg.transaction_id,
-                &row.id,
-                &csr_hash,
-                false,
-            )
-            .await?;
-            challenge::notify(
-                p,
-                &msg.transaction_id,
-                "pending",
-                json!({"certificate_id": row.id}),
-            );
-            Ok(Reply::pending())
-        }
+    let (row, issued) = match outcome {
+        Outcome::Issued(row) => (row, true),
+        Outcome::Pending(row) => (row, false),
+    };
+    db::put_transaction(
+        &app.store.write,
+        p.name,
+        &msg.transaction_id,
+        &row.id,
+        &csr_hash,
+        issued,
+    )
+    .await?;
+    if !issued {
+        challenge::notify(
+            p,
+            &msg.transaction_id,
+            "pending",
+            json!({"certificate_id": row.id}),
+        );
+        return Ok(Reply::pending());
     }
+    challenge::notify(
+        p,
+        &msg.transaction_id,
+        "issued",
+        json!({"serial": row.serial}),
+    );
+    Ok(Reply::success(issued_certs(p, responder, &row), Vec::new()).with_cipher(cipher))
 }
 
 /// Policy refusals become FAILURE replies; infrastructure errors stay errors.

@@ -421,7 +421,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .record("new-account", s.elapsed());
         clients.push(c);
     }
-    let cpu0 = o.server_pid.map(crate::measure::process_cpu_seconds);
+    let server_cpu = crate::measure::ServerCpu::start(o.server_pid);
     let started = Instant::now();
     let deadline = started + o.duration;
     let mut tasks = Vec::new();
@@ -457,10 +457,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         t.await?;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = match (o.server_pid, cpu0) {
-        (Some(pid), Some(c0)) => Some(crate::measure::process_cpu_seconds(pid) - c0),
-        _ => None,
-    };
+    let cpu = server_cpu.seconds();
     let s = stats.lock().expect("lock");
     let mut steps = serde_json::Map::new();
     for step in STEPS.iter().chain(std::iter::once(&"flow")) {

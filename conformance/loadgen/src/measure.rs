@@ -34,9 +34,22 @@ pub fn cpu_seconds() -> f64 {
     proc_cpu_seconds("self")
 }
 
-/// User + system CPU seconds of another process (e.g. the server under load).
-pub fn process_cpu_seconds(pid: u32) -> f64 {
-    proc_cpu_seconds(&pid.to_string())
+/// CPU seconds a server process spends between `start` and `seconds`
+/// (nothing when no pid was given).
+pub struct ServerCpu {
+    pid: Option<u32>,
+    at_start: f64,
+}
+
+impl ServerCpu {
+    pub fn start(pid: Option<u32>) -> ServerCpu {
+        let at_start = pid.map(|p| proc_cpu_seconds(&p.to_string())).unwrap_or(0.0);
+        ServerCpu { pid, at_start }
+    }
+    pub fn seconds(&self) -> Option<f64> {
+        self.pid
+            .map(|p| proc_cpu_seconds(&p.to_string()) - self.at_start)
+    }
 }
 
 fn proc_cpu_seconds(pid: &str) -> f64 {

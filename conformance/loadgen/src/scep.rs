@@ -96,7 +96,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let prepare_secs = prepared.elapsed().as_secs_f64();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let failures = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
-    let cpu0 = o.server_pid.map(crate::measure::process_cpu_seconds);
+    let server_cpu = crate::measure::ServerCpu::start(o.server_pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.concurrency {
@@ -132,10 +132,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         t.await?;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = match (o.server_pid, cpu0) {
-        (Some(pid), Some(c0)) => Some(crate::measure::process_cpu_seconds(pid) - c0),
-        _ => None,
-    };
+    let cpu = server_cpu.seconds();
     let h = hist.lock().expect("lock");
     let ok = h.len();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
