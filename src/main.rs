@@ -297,6 +297,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("https: {https_url}");
             println!("http: {http_url}");
             println!("acme directory: {https_url}/acme/directory");
+            if app.config.scep.profiles.contains_key("default") {
+                println!(
+                    "scep: {http_url}/scep/default (challenge: {})",
+                    p.scep_challenge.display()
+                );
+            }
             println!("root certificate: {}", p.root_pem.display());
             println!("admin token: {}", p.admin_token.display());
             server::run(
