@@ -78,8 +78,12 @@ one_time() {
   verify_chain "$WORK/otp1/cert.pem" "$DATA/ca-chain.pem"
   if enrol otp2 onetime device-otp-again "$otp"; then return 1; fi
   grep -q 'failInfo: badRequest' "$WORK/otp2/client.log"
+  # Minted on the command line instead, bound to the device's CN.
+  otp=$("$SIGNET" scep challenge --data-dir "$DATA" --profile onetime --cn device-otp-cli --json | jq -r .challenge)
+  enrol otp3 onetime device-otp-cli "$otp"
+  verify_chain "$WORK/otp3/cert.pem" "$DATA/ca-chain.pem"
 }
-check "enrol with a one-time challenge; its reuse is refused" one_time
+check "enrol with one-time challenges (API and CLI); reuse is refused" one_time
 
 pending_approve_poll() {
   enrol manual manual device-manual &

@@ -84,6 +84,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: EabCmd,
     },
+    /// SCEP one-time challenges.
+    Scep {
+        #[command(subcommand)]
+        cmd: ScepCmd,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -125,6 +130,27 @@ enum EabCmd {
         project: String,
         #[arg(long, default_value = "default")]
         template: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScepCmd {
+    /// Mint a one-time challenge for a profile with challenge = "one-time"; printed once.
+    Challenge {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "default")]
+        profile: String,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: i64,
+        /// The CSR must carry exactly this CN.
+        #[arg(long)]
+        cn: Option<String>,
+        /// The CSR may only request these SANs (repeatable).
+        #[arg(long = "san")]
+        sans: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -354,6 +380,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             } else {
                 println!("token id: {id}\nrole: {role}\ntoken (shown once): {secret}");
+            }
+            app.store.close().await;
+        }
+        Cmd::Scep {
+            cmd:
+                ScepCmd::Challenge {
+                    common,
+                    profile,
+                    ttl_secs,
+                    cn,
+                    sans,
+                    json,
+                },
+        } => {
+            let app = offline_app(load(&common)?, &InitOptions::default()).await?;
+            let m = signet::scep::challenge::mint(
+                &app,
+                &profile,
+                ttl_secs,
+                cn.as_deref(),
+                &sans,
+                "cli",
+            )
+            .await?
+            .map_err(anyhow::Error::msg)?;
+            let mut tx = app.store.write.begin().await?;
+            signet::store::audit::record(
+                &mut tx,
+                signet::store::audit::Event {
+                    actor: "cli",
+                    action: "scep.challenge_created",
+                    target: Some(&m.id),
+                    severity: "info",
+                    request_id: None,
+                    details: serde_json::json!({"profile": profile, "expires_at": m.expires_at, "subject_cn": cn, "sans": sans}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": m.id, "challenge": m.secret, "profile": profile, "expires_at": m.expires_at})
+                );
+            } else {
+                println!(
+                    "challenge (shown once): {}\nexpires at: {}",
+                    m.secret, m.expires_at
+                );
             }
             app.store.close().await;
         }

@@ -11,11 +11,9 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::json::ApiJson;
 use crate::app::AppState;
-use crate::config::ChallengeMode;
 use crate::error::ApiError;
-use crate::store::{now, scep as db};
-
-const MAX_TTL_SECS: i64 = 30 * 86400;
+use crate::scep::challenge;
+use crate::store::scep as db;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(
@@ -56,43 +54,17 @@ async fn create_challenge(
     ApiJson(b): ApiJson<CreateChallenge>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     p.require("scep:challenge")?;
-    let profile = app
-        .config
-        .scep
-        .profiles
-        .get(&b.profile)
-        .ok_or_else(|| unprocessable(format!("no SCEP profile {:?}", b.profile)))?;
-    if profile.challenge != ChallengeMode::OneTime {
-        return Err(unprocessable(format!(
-            "SCEP profile {:?} does not use one-time challenges (challenge = \"one-time\")",
-            b.profile
-        )));
-    }
-    if !(60..=MAX_TTL_SECS).contains(&b.ttl_seconds) {
-        return Err(unprocessable(format!(
-            "ttl_seconds must be between 60 and {MAX_TTL_SECS}"
-        )));
-    }
-    let mut raw = [0u8; 16];
-    openssl::rand::rand_bytes(&mut raw).map_err(|e| ApiError::internal(e.to_string()))?;
-    let secret = signet_ca::serial::to_hex(&raw);
-    let expires_at = now() + b.ttl_seconds;
-    let sans = (!b.sans.is_empty())
-        .then(|| serde_json::to_string(&b.sans))
-        .transpose()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let id = db::insert_challenge(
-        &app.store.write,
-        &db::NewChallenge {
-            profile: &b.profile,
-            secret_hash: &crate::tokens::hash(&secret),
-            subject_cn: b.subject_cn.as_deref(),
-            sans,
-            created_by: &p.actor(),
-            expires_at,
-        },
+    let m = challenge::mint(
+        &app,
+        &b.profile,
+        b.ttl_seconds,
+        b.subject_cn.as_deref(),
+        &b.sans,
+        &p.actor(),
     )
-    .await?;
+    .await?
+    .map_err(unprocessable)?;
+    let (id, secret, expires_at) = (m.id, m.secret, m.expires_at);
     super::audit_event(
         &app,
         &p,
