@@ -229,13 +229,8 @@ async fn create(
         ocsp_urls: vec![app.ocsp_url()],
         ca_issuers_urls: vec![app.ca_cert_url(&parent.id)],
     };
-    let sub = signet_ca::authority::create_subordinate(&issuer, &spec).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            e.to_string(),
-        )
-    })?;
+    let sub = signet_ca::authority::create_subordinate(&issuer, &spec)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     let row = cas::CaRow {
         id: id.clone(),
         name: b.name.clone(),

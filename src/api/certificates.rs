@@ -196,13 +196,9 @@ async fn submit(
     let project = project_for(&p, b.project)?;
     let req = match b.mode {
         Mode::UploadedCsr => {
-            let pem = b.csr.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    "csr is required for mode uploaded_csr",
-                )
-            })?;
+            let pem = b
+                .csr
+                .ok_or_else(|| ApiError::validation("csr is required for mode uploaded_csr"))?;
             let parsed = signet_ca::csr::parse(pem.as_bytes()).map_err(|e| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -273,11 +269,7 @@ async fn update(
     if let Some(tags) = &b.tags
         && tags.values().any(|v| !v.is_string())
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "tag values must be strings",
-        ));
+        return Err(ApiError::validation("tag values must be strings"));
     }
     sqlx::query(
         "UPDATE certificates SET tags = COALESCE($1, tags), description = COALESCE($2, description), \

@@ -55,11 +55,7 @@ async fn create_eab(
     let e = crate::eab::create(&app, &project, &template)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "unknown project or template",
-            ),
+            StoreError::NotFound => ApiError::validation("unknown project or template"),
             other => other.into(),
         })?;
     super::audit_event(
@@ -152,23 +148,16 @@ async fn create_token(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     p.require("token:write")?;
     if !crate::tokens::ROLES.contains(&b.role.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("role must be one of {:?}", crate::tokens::ROLES),
-        ));
+        return Err(ApiError::validation(format!(
+            "role must be one of {:?}",
+            crate::tokens::ROLES
+        )));
     }
     let project_id = match &b.project {
         Some(name) => Some(
             projects::find(&app.store.read, name)
                 .await
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation_failed",
-                        format!("unknown project {name:?}"),
-                    )
-                })?
+                .map_err(|_| ApiError::validation(format!("unknown project {name:?}")))?
                 .id,
         ),
         None => None,

@@ -44,10 +44,6 @@ impl Default for CreateChallenge {
     }
 }
 
-fn unprocessable(m: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m)
-}
-
 async fn create_challenge(
     State(app): State<AppState>,
     p: Principal,
@@ -63,7 +59,7 @@ async fn create_challenge(
         &p.actor(),
     )
     .await?
-    .map_err(unprocessable)?;
+    .map_err(ApiError::validation)?;
     let (id, secret, expires_at) = (m.id, m.secret, m.expires_at);
     super::audit_event(
         &app,

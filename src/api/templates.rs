@@ -56,20 +56,10 @@ async fn get_one(
 }
 
 fn checked(spec: Value) -> Result<String, ApiError> {
-    let spec: TemplateSpec = serde_json::from_value(spec).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("spec: {e}"),
-        )
-    })?;
-    spec.validate().map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("spec: {e}"),
-        )
-    })?;
+    let spec: TemplateSpec =
+        serde_json::from_value(spec).map_err(|e| ApiError::validation(format!("spec: {e}")))?;
+    spec.validate()
+        .map_err(|e| ApiError::validation(format!("spec: {e}")))?;
     Ok(serde_json::to_string(&spec).expect("serialisable"))
 }
 
@@ -94,11 +84,7 @@ async fn create(
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "name: 1-64 of [A-Za-z0-9_-]",
-        ));
+        return Err(ApiError::validation("name: 1-64 of [A-Za-z0-9_-]"));
     }
     if templates::find(&app.store.read, &b.name).await.is_ok() {
         return Err(ApiError::new(

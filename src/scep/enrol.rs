@@ -112,7 +112,10 @@ async fn decide(
         MessageType::PkcsReq | MessageType::RenewalReq => enrol(app, p, responder, msg, kind).await,
         MessageType::CertPoll => {
             match db::transaction(&app.store.read, p.name, &msg.transaction_id).await? {
-                Some(t) => transaction_state(app, p, &msg.transaction_id, &t.certificate_id).await,
+                Some(t) => {
+                    transaction_state(app, p, responder, &msg.transaction_id, &t.certificate_id)
+                        .await
+                }
                 None => Ok(Reply::fail(FailInfo::BadCertId, "no such transaction")),
             }
         }
@@ -192,7 +195,7 @@ async fn enrol(
         && t.csr_sha256 == csr_hash
     {
         return Ok(
-            transaction_state(app, p, &msg.transaction_id, &t.certificate_id)
+            transaction_state(app, p, responder, &msg.transaction_id, &t.certificate_id)
                 .await?
                 .with_cipher(cipher),
         );
@@ -306,6 +309,7 @@ fn issued_certs(p: &Profile<'_>, responder: &Responder, row: &certs::CertRow) ->
 async fn transaction_state(
     app: &AppState,
     p: &Profile<'_>,
+    responder: &Responder,
     transaction_id: &str,
     certificate_id: &str,
 ) -> Result<Reply, ApiError> {
@@ -320,14 +324,7 @@ async fn transaction_state(
                 row.failure.as_deref().unwrap_or("no reason given")
             ),
         ),
-        _ => {
-            let responder = app
-                .scep
-                .get(app, &p.ca_id, p.cfg.ra)
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            Reply::success(issued_certs(p, &responder, &row), Vec::new())
-        }
+        _ => Reply::success(issued_certs(p, responder, &row), Vec::new()),
     };
     db::mark_delivered(&app.store.write, p.name, transaction_id).await?;
     Ok(reply)

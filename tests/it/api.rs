@@ -8,37 +8,6 @@ use signet_ca::key::KeyType;
 
 use crate::helpers::*;
 
-struct Api<'a> {
-    t: &'a TestApp,
-    token: String,
-}
-
-impl Api<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut r = self
-            .t
-            .client
-            .request(method, format!("{}{path}", self.t.https_url))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-}
-
 async fn token(t: &TestApp, role: &str) -> String {
     signet::tokens::create(&t.app.store, role, role, None, None)
         .await
@@ -118,10 +87,7 @@ async fn every_route_for_every_role() {
 #[tokio::test]
 async fn csr_submission_dry_run_policy_export_and_list() {
     let t = spawn_app().await;
-    let admin = Api {
-        t: &t,
-        token: t.admin_token(),
-    };
+    let admin = Api::admin(&t);
     let (pem, _) = csr(KeyType::EcP256, &["rest.example.test", "10.9.8.7"]);
     let pem = String::from_utf8(pem).unwrap();
     let before = signet::store::certificates::count(&t.app.store.read)
@@ -340,10 +306,7 @@ async fn csr_submission_dry_run_policy_export_and_list() {
 #[tokio::test]
 async fn approvals_archive_delete_renew_import() {
     let t = spawn_app().await;
-    let admin = Api {
-        t: &t,
-        token: t.admin_token(),
-    };
+    let admin = Api::admin(&t);
     let requester = Api {
         t: &t,
         token: token(&t, "requester").await,
@@ -566,10 +529,7 @@ async fn approvals_archive_delete_renew_import() {
 #[tokio::test]
 async fn templates_cas_eab_tokens_audit_and_idempotency() {
     let t = spawn_app().await;
-    let admin = Api {
-        t: &t,
-        token: t.admin_token(),
-    };
+    let admin = Api::admin(&t);
     // Templates: validation, update, in-use refusal.
     let (s, v) = admin
         .post(
@@ -760,10 +720,7 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
 #[tokio::test]
 async fn bulk_and_file_import_ca_import_limits_and_cli() {
     let t = spawn_app().await;
-    let admin = Api {
-        t: &t,
-        token: t.admin_token(),
-    };
+    let admin = Api::admin(&t);
     let now = signet::store::now();
     let spec = |cn: &'static str| signet_ca::authority::CaSpec {
         common_name: cn,
@@ -990,10 +947,7 @@ fn hash_of(method: &str, uri: &str, body: &[u8]) -> String {
 #[tokio::test]
 async fn cursor_is_stable_while_rows_are_inserted() {
     let t = spawn_app().await;
-    let admin = Api {
-        t: &t,
-        token: t.admin_token(),
-    };
+    let admin = Api::admin(&t);
     let issue = |n: String| {
         let (p, _) = csr(KeyType::EcP256, &[&n]);
         admin.post(

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509, X509NameBuilder, X509ReqBuilder};
+use serde_json::Value;
 use signet::bootstrap::{self, InitOptions};
 use signet::config::Config;
 use signet::{AppState, server};
@@ -210,4 +211,48 @@ pub fn openssl_verify(dir: &Path, leaf_and_chain_pem: &[u8]) {
 
 pub fn der_to_pem(der: &[u8]) -> Vec<u8> {
     X509::from_der(der).unwrap().to_pem().unwrap()
+}
+
+/// A REST client with one bearer token.
+pub struct Api<'a> {
+    pub t: &'a TestApp,
+    pub token: String,
+}
+
+impl<'a> Api<'a> {
+    /// With the admin token made at first start.
+    pub fn admin(t: &'a TestApp) -> Api<'a> {
+        Api {
+            t,
+            token: t.admin_token(),
+        }
+    }
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .t
+            .client
+            .request(method, format!("{}{path}", self.t.https_url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
 }

@@ -393,19 +393,6 @@ async fn refusals_are_failure_cert_reps_and_store_nothing() {
     assert!(refused >= 6, "{refused}");
 }
 
-async fn api(t: &TestApp, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-    let r = t
-        .client
-        .request(method, format!("{}{path}", t.https_url))
-        .bearer_auth(t.admin_token())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_time_challenges_are_single_use_and_bound() {
     let t = spawn_app_with(|c| {
@@ -414,13 +401,9 @@ async fn one_time_challenges_are_single_use_and_bound() {
     })
     .await;
     let s = Scep::new(&t, "default").await;
-    let (st, c) = api(
-        &t,
-        reqwest::Method::POST,
-        "/api/v1/scep/challenges",
-        json!({"ttl_seconds": 600}),
-    )
-    .await;
+    let (st, c) = Api::admin(&t)
+        .post("/api/v1/scep/challenges", json!({"ttl_seconds": 600}))
+        .await;
     assert_eq!(st, 201, "{c}");
     let secret = c["challenge"].as_str().unwrap().to_string();
 
@@ -444,26 +427,16 @@ async fn one_time_challenges_are_single_use_and_bound() {
     assert_eq!(r.status, "2");
 
     // Bound to a CN: another CN is refused without spending it.
-    let (_, c) = api(
-        &t,
-        reqwest::Method::POST,
-        "/api/v1/scep/challenges",
-        json!({"subject_cn": "kiosk-7"}),
-    )
-    .await;
+    let (_, c) = Api::admin(&t)
+        .post("/api/v1/scep/challenges", json!({"subject_cn": "kiosk-7"}))
+        .await;
     let bound = c["challenge"].as_str().unwrap().to_string();
     let r = s.enrol(&Device::new("kiosk-8"), Some(&bound), "tx-d").await;
     assert_eq!(r.status, "2");
     let r = s.enrol(&Device::new("kiosk-7"), Some(&bound), "tx-e").await;
     assert_eq!(r.status, "0");
 
-    let (st, list) = api(
-        &t,
-        reqwest::Method::GET,
-        "/api/v1/scep/challenges",
-        Value::Null,
-    )
-    .await;
+    let (st, list) = Api::admin(&t).get("/api/v1/scep/challenges").await;
     assert_eq!(st, 200);
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert!(
@@ -471,13 +444,9 @@ async fn one_time_challenges_are_single_use_and_bound() {
         "secrets are never listed"
     );
     // Minting for a profile that is not one-time is refused.
-    let (st, _) = api(
-        &t,
-        reqwest::Method::POST,
-        "/api/v1/scep/challenges",
-        json!({"profile": "nope"}),
-    )
-    .await;
+    let (st, _) = Api::admin(&t)
+        .post("/api/v1/scep/challenges", json!({"profile": "nope"}))
+        .await;
     assert_eq!(st, 422);
 }
 
@@ -507,13 +476,12 @@ async fn no_challenge_waits_for_approval_then_the_device_polls() {
             .unwrap();
     assert_eq!(pending.len(), 1);
 
-    let (st, body) = api(
-        &t,
-        reqwest::Method::POST,
-        &format!("/api/v1/certificates/{}/approve", pending[0]),
-        json!({"comment": "known device"}),
-    )
-    .await;
+    let (st, body) = Api::admin(&t)
+        .post(
+            &format!("/api/v1/certificates/{}/approve", pending[0]),
+            json!({"comment": "known device"}),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     let r = s
         .send(MessageType::CertPoll, &dev, b"\x30\x00", "tx-p")
@@ -529,13 +497,12 @@ async fn no_challenge_waits_for_approval_then_the_device_polls() {
             .fetch_one(&t.app.store.read)
             .await
             .unwrap();
-    let (st, _) = api(
-        &t,
-        reqwest::Method::POST,
-        &format!("/api/v1/certificates/{id}/reject"),
-        json!({"comment": "unknown"}),
-    )
-    .await;
+    let (st, _) = Api::admin(&t)
+        .post(
+            &format!("/api/v1/certificates/{id}/reject"),
+            json!({"comment": "unknown"}),
+        )
+        .await;
     assert_eq!(st, 200);
     let r = s
         .send(MessageType::CertPoll, &dev2, b"\x30\x00", "tx-q")
@@ -775,13 +742,9 @@ async fn replicas_share_the_ra_the_challenge_and_transactions() {
             .fetch_one(&a.app.store.read)
             .await
             .unwrap();
-    let (st, _) = api(
-        &b,
-        reqwest::Method::POST,
-        &format!("/api/v1/certificates/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let (st, _) = Api::admin(&b)
+        .post(&format!("/api/v1/certificates/{id}/approve"), json!({}))
+        .await;
     assert_eq!(st, 200);
     let r = mb
         .send(MessageType::CertPoll, &dev2, b"\x30\x00", "tx-r2")

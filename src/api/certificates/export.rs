@@ -147,18 +147,14 @@ pub async fn export(
             )
         }
         "der" | "pkcs7" => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                format!("{format} cannot carry a private key; use pem or pkcs12"),
-            ));
+            return Err(ApiError::validation(format!(
+                "{format} cannot carry a private key; use pem or pkcs12"
+            )));
         }
         other => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                format!("unknown format {other:?} (pem, der, pkcs7, pkcs12)"),
-            ));
+            return Err(ApiError::validation(format!(
+                "unknown format {other:?} (pem, der, pkcs7, pkcs12)"
+            )));
         }
     };
     crate::api::audit_event(
