@@ -21,6 +21,7 @@ pub struct App {
     pub validator: crate::acme::validate::Validator,
     pub auth_limiter: crate::api::auth::AuthLimiter,
     pub nonces: crate::acme::nonce::Nonces,
+    pub accounts: crate::acme::accounts::Accounts,
     pub scep: crate::scep::responder::Responders,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
     pub https_url: String,

@@ -127,6 +127,7 @@ pub async fn start(
         validator,
         auth_limiter: Default::default(),
         nonces: crate::acme::nonce::Nonces::for_store(&store),
+        accounts: crate::acme::accounts::Accounts::for_store(&store),
         scep: Default::default(),
         config: cfg,
         store,
@@ -492,7 +493,7 @@ pub async fn ensure_tls_cert(app: &App) -> anyhow::Result<(PathBuf, PathBuf)> {
         row.key_sealed.as_deref().unwrap_or_default(),
     )?;
     let mut chain = X509::from_der(row.der.as_deref().unwrap_or_default())?.to_pem()?;
-    chain.extend(issuer.chain_pem_excluding_root()?);
+    chain.extend_from_slice(issuer.chain_pem_excluding_root());
     fs::write(&paths.tls_cert, chain)?;
     write_secret(&paths.tls_key, &key.private_key_to_pem_pkcs8()?)?;
     Ok((paths.tls_cert, paths.tls_key))

@@ -60,7 +60,7 @@ impl CaRegistry {
             chain.push(X509::from_der(&p.cert_der).map_err(|e| broken(e.to_string()))?);
             parent = p.parent_id;
         }
-        let issuer = Arc::new(Issuer { cert, key, chain });
+        let issuer = Arc::new(Issuer::new(cert, key, chain).map_err(|e| broken(e.to_string()))?);
         self.loaded
             .write()
             .expect("lock")

@@ -57,11 +57,7 @@ pub fn create_root(spec: &CaSpec<'_>) -> Result<Issuer> {
         &serial::random()?,
         &key,
     )?;
-    Ok(Issuer {
-        cert: X509::from_der(&der)?,
-        key,
-        chain: Vec::new(),
-    })
+    Issuer::new(X509::from_der(&der)?, key, Vec::new())
 }
 
 /// A new subordinate CA signed by `parent`.
@@ -75,11 +71,7 @@ pub fn create_subordinate(parent: &Issuer, spec: &CaSpec<'_>) -> Result<Issuer> 
     )?;
     let mut chain = vec![parent.cert.clone()];
     chain.extend(parent.chain.iter().cloned());
-    Ok(Issuer {
-        cert: X509::from_der(&der)?,
-        key,
-        chain,
-    })
+    Issuer::new(X509::from_der(&der)?, key, chain)
 }
 
 /// Check an existing CA certificate, key and chain before importing them:

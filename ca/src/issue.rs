@@ -43,19 +43,30 @@ pub struct Issuer {
     pub cert: X509,
     pub key: PKey<Private>,
     pub chain: Vec<X509>,
+    /// Built once: every certificate download appends it.
+    chain_pem: Vec<u8>,
 }
 
 impl Issuer {
-    /// The chain a client needs for a certificate this CA signed: the CA
-    /// itself and its parents, excluding the self-signed root.
-    pub fn chain_pem_excluding_root(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        for c in std::iter::once(&self.cert).chain(self.chain.iter()) {
+    pub fn new(cert: X509, key: PKey<Private>, chain: Vec<X509>) -> Result<Issuer> {
+        let mut chain_pem = Vec::new();
+        for c in std::iter::once(&cert).chain(chain.iter()) {
             if !is_self_signed(c) {
-                out.extend_from_slice(&c.to_pem()?);
+                chain_pem.extend_from_slice(&c.to_pem()?);
             }
         }
-        Ok(out)
+        Ok(Issuer {
+            cert,
+            key,
+            chain,
+            chain_pem,
+        })
+    }
+
+    /// The chain a client needs for a certificate this CA signed: the CA
+    /// itself and its parents, excluding the self-signed root.
+    pub fn chain_pem_excluding_root(&self) -> &[u8] {
+        &self.chain_pem
     }
 
     pub fn root(&self) -> &X509 {

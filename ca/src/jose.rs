@@ -3,8 +3,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openssl::bn::BigNum;
-use openssl::ec::{EcGroup, EcKey};
+use std::sync::OnceLock;
+
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::{MessageDigest, hash};
 use openssl::nid::Nid;
@@ -55,11 +57,18 @@ fn member<'a>(v: &'a Value, name: &str) -> Result<&'a str> {
         .ok_or_else(|| JoseError::BadJwk(format!("missing or non-string member {name:?}")))
 }
 
-fn ec_curve(crv: &str) -> Result<(Nid, usize)> {
+/// The curve's group (built once: building one costs more than a verify)
+/// and its coordinate length.
+fn ec_curve(crv: &str) -> Result<(&'static EcGroup, usize)> {
+    static GROUPS: OnceLock<[EcGroup; 3]> = OnceLock::new();
+    let groups = GROUPS.get_or_init(|| {
+        [Nid::X9_62_PRIME256V1, Nid::SECP384R1, Nid::SECP521R1]
+            .map(|nid| EcGroup::from_curve_name(nid).expect("built-in curve"))
+    });
     match crv {
-        "P-256" => Ok((Nid::X9_62_PRIME256V1, 32)),
-        "P-384" => Ok((Nid::SECP384R1, 48)),
-        "P-521" => Ok((Nid::SECP521R1, 66)),
+        "P-256" => Ok((&groups[0], 32)),
+        "P-384" => Ok((&groups[1], 48)),
+        "P-521" => Ok((&groups[2], 66)),
         other => Err(JoseError::BadJwk(format!("unsupported curve {other:?}"))),
     }
 }
@@ -73,19 +82,20 @@ pub fn parse_jwk(v: &Value) -> Result<Jwk> {
     let (key, canonical) = match kty {
         "EC" => {
             let (crv, x, y) = (member(v, "crv")?, member(v, "x")?, member(v, "y")?);
-            let (nid, len) = ec_curve(crv)?;
+            let (group, len) = ec_curve(crv)?;
             let (xb, yb) = (b64_decode(x)?, b64_decode(y)?);
             if xb.len() != len || yb.len() != len {
                 return Err(JoseError::BadJwk(format!(
                     "{crv} coordinates must be {len} bytes"
                 )));
             }
-            let group = EcGroup::from_curve_name(nid).map_err(ssl)?;
-            let (xn, yn) = (
-                BigNum::from_slice(&xb).map_err(ssl)?,
-                BigNum::from_slice(&yb).map_err(ssl)?,
-            );
-            let ec = EcKey::from_public_key_affine_coordinates(&group, &xn, &yn)
+            // Decoding the uncompressed point checks it is on the curve; these
+            // curves have cofactor 1, so that is the whole validation and the
+            // scalar multiplication EC_KEY_check_key adds buys nothing.
+            let octets = [&[4u8][..], &xb, &yb].concat();
+            let mut ctx = BigNumContext::new().map_err(ssl)?;
+            let ec = EcPoint::from_bytes(group, &octets, &mut ctx)
+                .and_then(|p| EcKey::from_public_key(group, &p))
                 .map_err(|_| JoseError::BadJwk("EC point is not on the curve".into()))?;
             let key = PKey::from_ec_key(ec).map_err(ssl)?;
             (
@@ -290,6 +300,13 @@ mod tests {
         ] {
             assert!(parse_jwk(&bad).is_err(), "{bad}");
         }
+        // Right-sized coordinates of a point that is not on P-256 (1, 1).
+        let one = b64(&[&[0u8; 31][..], &[1]].concat());
+        let off = serde_json::json!({"kty":"EC","crv":"P-256","x":one,"y":one});
+        assert_eq!(
+            parse_jwk(&off).err(),
+            Some(JoseError::BadJwk("EC point is not on the curve".into()))
+        );
     }
 
     #[test]

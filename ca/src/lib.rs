@@ -53,3 +53,29 @@ pub fn unix_time(t: &openssl::asn1::Asn1TimeRef) -> Result<i64, openssl::error::
     let d = openssl::asn1::Asn1Time::from_unix(0)?.diff(t)?;
     Ok(i64::from(d.days) * 86400 + i64::from(d.secs))
 }
+
+/// PEM-encode DER (RFC 7468: 64-column base64 lines) without parsing it.
+pub fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n").into_bytes();
+    for line in b64.as_bytes().chunks(64) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(format!("-----END {label}-----\n").as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pem_matches_openssl() {
+        let key = crate::key::KeyType::EcP256.generate().unwrap();
+        let der = key.public_key_to_der().unwrap();
+        assert_eq!(
+            super::pem("PUBLIC KEY", &der),
+            key.public_key_to_pem().unwrap()
+        );
+    }
+}

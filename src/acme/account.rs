@@ -237,6 +237,7 @@ pub async fn update(
     }
     if status != acct.status || contact != acct.contact {
         db::update_account(&app.store.write, &id, &status, &contact).await?;
+        app.accounts.forget(&id);
     }
     let updated = AccountRow {
         status,
@@ -316,6 +317,7 @@ pub async fn key_change(State(app): State<AppState>, jws: Jws) -> AcmeResult<Res
         &new_jwk.thumbprint,
     )
     .await?;
+    app.accounts.forget(&acct.id);
     let updated = AccountRow {
         jwk: new_jwk_v.to_string(),
         thumbprint: new_jwk.thumbprint,

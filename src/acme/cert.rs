@@ -41,14 +41,9 @@ pub async fn download(
         .get(&app.store, &app.master_key, &row.ca_id)
         .await
         .map_err(|e| Problem::server_internal(e.to_string()))?;
-    let mut pem = X509::from_der(&der)
-        .and_then(|c| c.to_pem())
-        .map_err(|e| Problem::server_internal(e.to_string()))?;
-    pem.extend(
-        issuer
-            .chain_pem_excluding_root()
-            .map_err(|e| Problem::server_internal(e.to_string()))?,
-    );
+    // The stored DER is what we signed: encode it, no need to parse it.
+    let mut pem = signet_ca::pem("CERTIFICATE", &der);
+    pem.extend_from_slice(issuer.chain_pem_excluding_root());
     Ok((
         [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
         pem,
@@ -88,7 +83,8 @@ pub async fn revoke(State(app): State<AppState>, jws: Jws) -> AcmeResult<Respons
         .ok_or_else(|| Problem::not_found("this server did not issue that certificate"))?;
     // Who may revoke: the account that ordered it, or whoever holds its key.
     let actor = match &jws.signer {
-        Signer::Account(acct, _) => {
+        Signer::Account(acct) => {
+            let acct = &acct.row;
             let order = db::order_for_certificate(&app.store.read, &row.id).await?;
             if order.map(|o| o.account_id) != Some(acct.id.clone()) {
                 return Err(Problem::unauthorized(

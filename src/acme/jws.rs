@@ -2,15 +2,18 @@
 //! algorithm allow-list, single-use nonce, `url` match, `jwk` xor `kid`,
 //! `application/jose+json`.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::Value;
 use signet_ca::jose::{self, ALLOWED_ALGS, JoseError, Jwk};
 
+use super::accounts::{Account, AccountError};
 use super::problem::{AcmeResult, Problem};
 use crate::app::AppState;
-use crate::store::acme::{self as db, AccountRow};
+use crate::store::acme::AccountRow;
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -30,7 +33,7 @@ pub struct Jws {
 
 pub enum Signer {
     /// Signed by a registered account (`kid`).
-    Account(Box<AccountRow>, Jwk),
+    Account(Arc<Account>),
     /// Signed by an embedded key (`jwk`): newAccount and revokeCert only.
     Key(Value, Jwk),
 }
@@ -53,7 +56,7 @@ impl Jws {
     /// The signing account; `jwk`-signed requests are refused here.
     pub fn account(&self) -> AcmeResult<&AccountRow> {
         match &self.signer {
-            Signer::Account(a, _) => Ok(a),
+            Signer::Account(a) => Ok(&a.row),
             Signer::Key(..) => Err(Problem::malformed(
                 "this resource requires a kid (account URL), not a jwk",
             )),
@@ -164,20 +167,29 @@ impl FromRequest<AppState> for Jws {
                 let id = kid.strip_prefix(&prefix).ok_or_else(|| {
                     Problem::account_does_not_exist(format!("unknown kid {kid:?}"))
                 })?;
-                let acct = db::account(&app.store.read, id).await?.ok_or_else(|| {
-                    Problem::account_does_not_exist(format!("unknown kid {kid:?}"))
-                })?;
-                if acct.status != "valid" {
-                    return Err(Problem::unauthorized(format!("account is {}", acct.status)));
+                let acct = app
+                    .accounts
+                    .get(&app.store, id)
+                    .await
+                    .map_err(|e| match e {
+                        AccountError::Store(e) => Problem::from(e),
+                        AccountError::Key(m) => Problem::server_internal(m),
+                    })?
+                    .ok_or_else(|| {
+                        Problem::account_does_not_exist(format!("unknown kid {kid:?}"))
+                    })?;
+                if acct.row.status != "valid" {
+                    return Err(Problem::unauthorized(format!(
+                        "account is {}",
+                        acct.row.status
+                    )));
                 }
-                let v: Value = serde_json::from_str(&acct.jwk)
-                    .map_err(|e| Problem::server_internal(e.to_string()))?;
-                let jwk = jose::parse_jwk(&v).map_err(jose_problem)?;
-                Signer::Account(Box::new(acct), jwk)
+                Signer::Account(acct)
             }
         };
         let key = match &signer {
-            Signer::Account(_, k) | Signer::Key(_, k) => k,
+            Signer::Account(a) => &a.jwk,
+            Signer::Key(_, k) => k,
         };
         if !jose::verify(alg, &key.key, signing_input.as_bytes(), &sig).map_err(jose_problem)? {
             return Err(Problem::malformed("JWS signature is invalid"));

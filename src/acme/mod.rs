@@ -4,6 +4,7 @@
 //! (`account`, `order`, `authz`, `cert`), `validate` (the VA), and the store.
 
 mod account;
+pub mod accounts;
 mod authz;
 mod cert;
 pub mod jws;

@@ -470,11 +470,11 @@ pub async fn finalize(
             fmt(&wanted)
         )));
     }
-    let account_spki = match &jws.signer {
-        super::jws::Signer::Account(_, k) => k.key.public_key_to_der().unwrap_or_default(),
-        super::jws::Signer::Key(..) => Vec::new(),
+    let is_account_key = match &jws.signer {
+        super::jws::Signer::Account(a) => parsed.spki_der == a.spki_der,
+        super::jws::Signer::Key(..) => false,
     };
-    if parsed.spki_der == account_spki {
+    if is_account_key {
         return Err(Problem::bad_csr("the CSR key must not be the account key"));
     }
     if !db::set_order_status(&app.store.write, &o.id, "ready", "processing", None, None).await? {

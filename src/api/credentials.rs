@@ -118,6 +118,7 @@ async fn revoke_eab(
         .await
         .map_err(StoreError::from)?;
     tx.commit().await.map_err(StoreError::from)?;
+    app.accounts.forget_all();
     super::audit_event(
         &app,
         &p,

@@ -383,6 +383,22 @@ async fn eab_required_bad_mac_reuse_and_binding() {
         "{err}"
     );
     assert_eq!(count(&env, "acme_accounts").await, 1);
+    // Revoking the credential deactivates its account at once, although the
+    // account has just been used (and its key cached).
+    let (s, _) = Api::admin(&env.t)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/acme/eab-credentials/{}", cred.kid),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let err = err_of(
+        account
+            .new_order(&NewOrder::new(&dns(&["e2.example.test"])))
+            .await,
+    );
+    assert!(err.contains("unauthorized"), "{err}");
     env.t.stop().await;
 }
 
