@@ -337,7 +337,7 @@ async fn sign_with(
         .ok_or_else(|| StoreError::Corrupt(format!("serial {serial_hex}")))?;
     let public: PKey<Public> = match key {
         Some(k) => k,
-        None => PKey::public_key_from_der(&row.public_key).map_err(CaError::from)?,
+        None => signet_ca::key::public_from_spki(&row.public_key)?,
     };
     let der = issue::sign(SignAs::Issuer(&issuer), &plan, &serial_bytes, &public)?;
     let fingerprint = serial::to_hex(&sha256(&der));

@@ -43,13 +43,17 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
     }
     .map_err(|_| CaError::MalformedCsr("not a PKCS#10 request in PEM or DER".into()))?;
     let der = req.to_der()?;
-    let public_key = req
-        .public_key()
-        .map_err(|e| CaError::UnsupportedKey(format!("cannot read the CSR's public key: {e}")))?;
+    let Requested {
+        spki_der: raw_spki,
+        sans,
+        challenge_password,
+    } = requested(&der)?;
+    let public_key = key::public_from_spki(&raw_spki)?;
     let key = key::describe(&public_key)?;
     if !crate::verified(req.verify(&public_key)) {
         return Err(CaError::BadCsrSignature);
     }
+    // Re-encoded, so that keys compare equal however the CSR encoded its point.
     let spki_der = public_key.public_key_to_der()?;
     let mut subject = Vec::new();
     for e in req.subject_name().entries() {
@@ -65,7 +69,6 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
             .map_err(|_| CaError::MalformedCsr(format!("subject attribute {k} is not a string")))?;
         subject.push((k, v));
     }
-    let (sans, challenge_password) = requested_attributes(&der)?;
     Ok(ParsedCsr {
         der,
         public_key,
@@ -77,10 +80,17 @@ pub fn parse(input: &[u8]) -> Result<ParsedCsr> {
     })
 }
 
-/// The requested SANs and the challengePassword.
-fn requested_attributes(der: &[u8]) -> Result<(Vec<San>, Option<String>)> {
+struct Requested {
+    spki_der: Vec<u8>,
+    sans: Vec<San>,
+    challenge_password: Option<String>,
+}
+
+/// The key as DER SubjectPublicKeyInfo, the requested SANs and the challengePassword.
+fn requested(der: &[u8]) -> Result<Requested> {
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
         .map_err(|e| CaError::MalformedCsr(format!("cannot parse request attributes: {e}")))?;
+    let spki_der = csr.certification_request_info.subject_pki.raw.to_vec();
     let challenge = csr
         .certification_request_info
         .iter_attributes()
@@ -90,7 +100,11 @@ fn requested_attributes(der: &[u8]) -> Result<(Vec<San>, Option<String>)> {
         });
     let mut out: Vec<San> = Vec::new();
     let Some(exts) = csr.requested_extensions() else {
-        return Ok((out, challenge));
+        return Ok(Requested {
+            spki_der,
+            sans: out,
+            challenge_password: challenge,
+        });
     };
     for ext in exts {
         let ParsedExtension::SubjectAlternativeName(san) = ext else {
@@ -119,5 +133,9 @@ fn requested_attributes(der: &[u8]) -> Result<(Vec<San>, Option<String>)> {
             }
         }
     }
-    Ok((out, challenge))
+    Ok(Requested {
+        spki_der,
+        sans: out,
+        challenge_password: challenge,
+    })
 }

@@ -3,8 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::sync::OnceLock;
-
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::ecdsa::EcdsaSig;
@@ -60,17 +58,13 @@ fn member<'a>(v: &'a Value, name: &str) -> Result<&'a str> {
 /// The curve's group (built once: building one costs more than a verify)
 /// and its coordinate length.
 fn ec_curve(crv: &str) -> Result<(&'static EcGroup, usize)> {
-    static GROUPS: OnceLock<[EcGroup; 3]> = OnceLock::new();
-    let groups = GROUPS.get_or_init(|| {
-        [Nid::X9_62_PRIME256V1, Nid::SECP384R1, Nid::SECP521R1]
-            .map(|nid| EcGroup::from_curve_name(nid).expect("built-in curve"))
-    });
-    match crv {
-        "P-256" => Ok((&groups[0], 32)),
-        "P-384" => Ok((&groups[1], 48)),
-        "P-521" => Ok((&groups[2], 66)),
-        other => Err(JoseError::BadJwk(format!("unsupported curve {other:?}"))),
-    }
+    let (nid, len) = match crv {
+        "P-256" => (Nid::X9_62_PRIME256V1, 32),
+        "P-384" => (Nid::SECP384R1, 48),
+        "P-521" => (Nid::SECP521R1, 66),
+        other => return Err(JoseError::BadJwk(format!("unsupported curve {other:?}"))),
+    };
+    Ok((crate::key::named_group(nid).expect("listed curve"), len))
 }
 
 /// Parse a public JWK (EC P-256/384/521, RSA ≥ 2048, OKP Ed25519).

@@ -218,7 +218,8 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
     db::insert_order(&mut *tx, &order).await?;
     let reuse = app.config.acme.authz_reuse_secs > 0;
-    for (pos, san) in sans.iter().enumerate() {
+    let (mut links, mut authzs, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
+    for san in &sans {
         let (kind, wildcard) = match san {
             San::Ip(_) => ("ip", false),
             San::Dns(d) => ("dns", names::is_wildcard(d)),
@@ -231,47 +232,42 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         } else {
             None
         };
-        let authz_id = match reused {
-            Some(id) => id,
-            None => {
-                let id = new_id();
-                db::insert_authz(
-                    &mut *tx,
-                    &AuthzRow {
-                        id: id.clone(),
-                        account_id: acct.id.clone(),
-                        identifier_type: kind.into(),
-                        identifier_value: value,
-                        wildcard: i64::from(wildcard),
-                        status: "pending".into(),
-                        expires_at: if reuse {
-                            t + app
-                                .config
-                                .acme
-                                .authz_reuse_secs
-                                .max(app.config.acme.order_lifetime_secs)
-                        } else {
-                            expires
-                        },
-                        created_at: t,
-                    },
-                )
-                .await?;
-                // Wildcards can only be proven through DNS (RFC 8555 §7.1.3).
-                let types: &[&str] = match (kind, wildcard) {
-                    (_, true) => &[DNS01],
-                    ("ip", _) => &[HTTP01, TLS_ALPN01],
-                    _ => &[HTTP01, DNS01, TLS_ALPN01],
-                };
-                let token = random_token()?;
-                for ty in types {
-                    db::insert_challenge(&mut *tx, &id, ty, &token).await?;
-                }
-                id
-            }
+        if let Some(id) = reused {
+            links.push(id);
+            continue;
+        }
+        let id = new_id();
+        // Wildcards can only be proven through DNS (RFC 8555 §7.1.3).
+        let types: &[&str] = match (kind, wildcard) {
+            (_, true) => &[DNS01],
+            ("ip", _) => &[HTTP01, TLS_ALPN01],
+            _ => &[HTTP01, DNS01, TLS_ALPN01],
         };
-        db::link_authz(&mut *tx, &order.id, &authz_id, pos as i64).await?;
+        let token = random_token()?;
+        challenges.extend(types.iter().map(|ty| (id.clone(), *ty, token.clone())));
+        authzs.push(AuthzRow {
+            id: id.clone(),
+            account_id: acct.id.clone(),
+            identifier_type: kind.into(),
+            identifier_value: value,
+            wildcard: i64::from(wildcard),
+            status: "pending".into(),
+            expires_at: if reuse {
+                t + app
+                    .config
+                    .acme
+                    .authz_reuse_secs
+                    .max(app.config.acme.order_lifetime_secs)
+            } else {
+                expires
+            },
+            created_at: t,
+        });
+        links.push(id);
     }
+    db::insert_authzs(&mut *tx, &authzs).await?;
+    db::insert_challenges(&mut *tx, &challenges).await?;
+    db::link_authzs(&mut *tx, &order.id, &links).await?;
     if reuse {
         // Every authorization may already be valid: the order is then ready at once.
         for a in db::order_authzs(&mut *tx, &order.id).await? {
@@ -279,9 +275,14 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         }
     }
     tx.commit().await.map_err(StoreError::from)?;
-    let order = db::order(&app.store.read, &order.id)
-        .await?
-        .ok_or_else(|| Problem::server_internal("order vanished"))?;
+    // Only reused authorizations can have moved the order on since.
+    let order = if reuse {
+        db::order(&app.store.read, &order.id)
+            .await?
+            .ok_or_else(|| Problem::server_internal("order vanished"))?
+    } else {
+        order
+    };
     let body = order_json(&app, &order).await?;
     Ok(respond(
         StatusCode::CREATED,

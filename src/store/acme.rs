@@ -352,52 +352,91 @@ pub struct ChallengeRow {
 
 const CHALL_COLS: &str = "id, authz_id, type, token, status, validated_at, error";
 
-pub async fn insert_authz<'e>(db: impl Executor<'e, Database = Any>, r: &AuthzRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-    )
-    .bind(r.id.clone())
-    .bind(r.account_id.clone())
-    .bind(r.identifier_type.clone())
-    .bind(r.identifier_value.clone())
-    .bind(r.wildcard)
-    .bind(r.status.clone())
-    .bind(r.expires_at)
-    .bind(r.created_at)
-    .execute(db)
-    .await?;
+/// `($1,$2,…),($n+1,…)…`: the VALUES of a multi-row insert, so an order's
+/// rows take one statement per table whatever the number of identifiers.
+fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub async fn insert_authzs<'e>(
+    db: impl Executor<'e, Database = Any>,
+    rows: &[AuthzRow],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at) VALUES {}",
+        values(rows.len(), 8)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        q = q
+            .bind(r.id.clone())
+            .bind(r.account_id.clone())
+            .bind(r.identifier_type.clone())
+            .bind(r.identifier_value.clone())
+            .bind(r.wildcard)
+            .bind(r.status.clone())
+            .bind(r.expires_at)
+            .bind(r.created_at);
+    }
+    q.execute(db).await?;
     Ok(())
 }
 
-pub async fn link_authz<'e>(
+/// Link authorizations to an order, in the order given.
+pub async fn link_authzs<'e>(
     db: impl Executor<'e, Database = Any>,
     order_id: &str,
-    authz_id: &str,
-    position: i64,
+    authz_ids: &[String],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO acme_order_authzs (order_id, authz_id, position) VALUES ($1,$2,$3)")
-        .bind(order_id.to_string())
-        .bind(authz_id.to_string())
-        .bind(position)
-        .execute(db)
-        .await?;
+    if authz_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO acme_order_authzs (order_id, authz_id, position) VALUES {}",
+        values(authz_ids.len(), 3)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (pos, id) in authz_ids.iter().enumerate() {
+        q = q
+            .bind(order_id.to_string())
+            .bind(id.clone())
+            .bind(pos as i64);
+    }
+    q.execute(db).await?;
     Ok(())
 }
 
-pub async fn insert_challenge<'e>(
+/// Pending challenges as (authz id, type, token).
+pub async fn insert_challenges<'e>(
     db: impl Executor<'e, Database = Any>,
-    authz_id: &str,
-    kind: &str,
-    token: &str,
+    rows: &[(String, &str, String)],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO acme_challenges (id, authz_id, type, token, status) VALUES ($1,$2,$3,$4,'pending')")
-        .bind(new_id())
-        .bind(authz_id.to_string())
-        .bind(kind.to_string())
-        .bind(token.to_string())
-        .execute(db)
-        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO acme_challenges (id, authz_id, type, token, status) VALUES {}",
+        values(rows.len(), 5)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (authz_id, kind, token) in rows {
+        q = q
+            .bind(new_id())
+            .bind(authz_id.clone())
+            .bind(kind.to_string())
+            .bind(token.clone())
+            .bind("pending");
+    }
+    q.execute(db).await?;
     Ok(())
 }
 

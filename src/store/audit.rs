@@ -76,13 +76,10 @@ pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<i64> {
     .bind(request_id)
     .bind(details)
     .bind(prev)
-    .bind(hash.clone())
+    .bind(hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(hash)
-        .execute(&mut *conn)
-        .await?;
+    // The trigger audit_head_follows (migration 0008) moves the head's hash.
     Ok(seq)
 }
 
