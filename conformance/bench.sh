@@ -122,7 +122,7 @@ cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/Model name: *//p'"], captur
 rows = []
 for name, r in [("Signet, SQLite", s), ("Signet, PostgreSQL", g), ("Pebble (in memory)", p)]:
     f = r["steps"]["flow"]
-    rows.append(f"| {name} | {r['flows_per_second']:.0f} | {f['p50_ms']:.0f} / {f['p90_ms']:.0f} / {f['p99_ms']:.0f} | {r['server_cpu_ms_per_flow']:.2f} | {sum(r['errors'].values())} |")
+    rows.append(f"| {name} | {r['flows_per_second']:.0f} | {f['p50_ms']:.0f} / {f['p90_ms']:.0f} / {f['p99_ms']:.0f} | {r['server_cpu_ms_per_flow']:.2f} | {r['cpu']['loadgen_ms_per_unit']:.2f} | {r['cpu']['machine_busy_fraction']*100:.0f}% | {sum(r['errors'].values())} |")
 steps = "\n".join(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} | {v['p99_ms']:.1f} |" for k, v in s["steps"].items())
 crl = "\n".join(f"| {n:,} | {j(f'crl-{n}.json')['seconds']:.2f} s | {j(f'crl-{n}.json')['peak_rss_mib']:.0f} MiB | {j(f'crl-{n}.json')['crl_bytes']/1e6:.1f} MB |" for n in (10000, 100000, 1000000))
 o = j("ocsp.json")
@@ -138,8 +138,8 @@ Generated {datetime.date.today()} on {cpu}, {platform.machine()}, 2 vCPUs. Load:
 each with its own ES256 account; 1–3 names per order; real http-01 served by the load generator; the load generator
 runs on the same 2 cores.
 
-| server | flows/s | flow p50 / p90 / p99 (ms) | server CPU ms/flow | errors |
-|---|---|---|---|---|
+| server | flows/s | flow p50 / p90 / p99 (ms) | server CPU ms/flow | load generator CPU ms/flow | both cores busy | errors |
+|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Signet / Pebble throughput ratio in this run: **{s['flows_per_second']/p['flows_per_second']:.1f}×**.

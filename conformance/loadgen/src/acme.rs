@@ -421,7 +421,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .record("new-account", s.elapsed());
         clients.push(c);
     }
-    let server_cpu = crate::measure::ServerCpu::start(o.server_pid);
+    let meter = crate::measure::CpuMeter::start(o.server_pid);
     let started = Instant::now();
     let deadline = started + o.duration;
     let mut tasks = Vec::new();
@@ -457,7 +457,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         t.await?;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = server_cpu.seconds();
+    let cpu_use = meter.finish();
+    let cpu = cpu_use.server;
     let s = stats.lock().expect("lock");
     let mut steps = serde_json::Map::new();
     for step in STEPS.iter().chain(std::iter::once(&"flow")) {
@@ -477,6 +478,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "flows_per_second": s.flows as f64 / wall,
         "server_cpu_seconds": cpu,
         "server_cpu_ms_per_flow": cpu.map(|c| if s.flows > 0 { c * 1000.0 / s.flows as f64 } else { 0.0 }),
+        "cpu": cpu_use.report(s.flows),
         "errors": s.errors,
         "steps": steps,
         "validation": "real http-01 (served by the load generator on 127.0.0.1)",

@@ -34,22 +34,85 @@ pub fn cpu_seconds() -> f64 {
     proc_cpu_seconds("self")
 }
 
-/// CPU seconds a server process spends between `start` and `seconds`
-/// (nothing when no pid was given).
-pub struct ServerCpu {
+/// Where the CPU went during a run: the server process (when a pid was
+/// given), this load generator, and the whole machine (from /proc/stat), so
+/// a report shows both cost per unit and whether the cores were saturated.
+pub struct CpuMeter {
     pid: Option<u32>,
     at_start: f64,
+    self_at_start: f64,
+    machine_at_start: (f64, f64),
 }
 
-impl ServerCpu {
-    pub fn start(pid: Option<u32>) -> ServerCpu {
+/// What a run cost, in CPU seconds.
+pub struct CpuUse {
+    pub server: Option<f64>,
+    pub loadgen: f64,
+    /// Busy CPU seconds of all cores (user, nice, system, irq, softirq, steal).
+    pub machine_busy: f64,
+    /// All CPU seconds the cores had (busy + idle + iowait).
+    pub machine_total: f64,
+}
+
+impl CpuMeter {
+    pub fn start(pid: Option<u32>) -> CpuMeter {
         let at_start = pid.map(|p| proc_cpu_seconds(&p.to_string())).unwrap_or(0.0);
-        ServerCpu { pid, at_start }
+        CpuMeter {
+            pid,
+            at_start,
+            self_at_start: cpu_seconds(),
+            machine_at_start: machine_cpu_seconds(),
+        }
     }
-    pub fn seconds(&self) -> Option<f64> {
+    fn seconds(&self) -> Option<f64> {
         self.pid
             .map(|p| proc_cpu_seconds(&p.to_string()) - self.at_start)
     }
+    pub fn finish(&self) -> CpuUse {
+        let (busy, total) = machine_cpu_seconds();
+        CpuUse {
+            server: self.seconds(),
+            loadgen: cpu_seconds() - self.self_at_start,
+            machine_busy: busy - self.machine_at_start.0,
+            machine_total: total - self.machine_at_start.1,
+        }
+    }
+}
+
+impl CpuUse {
+    /// Per-unit figures for a report, in milliseconds of CPU.
+    pub fn report(&self, units: u64) -> serde_json::Value {
+        let per = |s: f64| {
+            if units > 0 {
+                s * 1000.0 / units as f64
+            } else {
+                0.0
+            }
+        };
+        serde_json::json!({
+            "server_ms_per_unit": self.server.map(per),
+            "loadgen_ms_per_unit": per(self.loadgen),
+            "machine_busy_ms_per_unit": per(self.machine_busy),
+            "machine_busy_fraction": if self.machine_total > 0.0 { self.machine_busy / self.machine_total } else { 0.0 },
+        })
+    }
+}
+
+/// (busy, total) CPU seconds of all cores since boot.
+fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    (busy / 100.0, (busy + at(3) + at(4)) / 100.0)
 }
 
 fn proc_cpu_seconds(pid: &str) -> f64 {
@@ -79,7 +142,7 @@ pub async fn seed_revoked(data_dir: &Path, count: u64) -> anyhow::Result<()> {
     while done < count {
         let n = BATCH.min(count - done);
         let mut sql = String::from(
-            "INSERT INTO certificates (id, ca_id, serial, status, subject, sans, not_before, not_after, key_type, public_key, plan, \
+            "INSERT INTO certificates (id, ca_id, serial, status, subject, common_name, sans, not_before, not_after, key_type, public_key, plan, \
              channel, requested_by, revoked_at, revocation_reason, created_at, updated_at) VALUES ",
         );
         for i in 0..n {
@@ -90,7 +153,7 @@ pub async fn seed_revoked(data_dir: &Path, count: u64) -> anyhow::Result<()> {
                 sql.push(',');
             }
             sql.push_str(&format!(
-                "('seed{k:012}','{ca}','{serial}','revoked','CN=seed{k}','[]',{nb},{na},'ec-p256',X'00','{{}}','api','bench',{ra},{reason},{t},{t})",
+                "('seed{k:012}','{ca}','{serial}','revoked','CN=seed{k}','seed{k}','[\"seed{k}.bench.test\"]',{nb},{na},'ec-p256',X'00','{{}}','api','bench',{ra},{reason},{t},{t})",
                 nb = t - 86400,
                 na = t + 86400 * 90,
                 ra = t - (k % 86400) as i64,

@@ -96,7 +96,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let prepare_secs = prepared.elapsed().as_secs_f64();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let failures = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
-    let server_cpu = crate::measure::ServerCpu::start(o.server_pid);
+    let meter = crate::measure::CpuMeter::start(o.server_pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.concurrency {
@@ -132,7 +132,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         t.await?;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = server_cpu.seconds();
+    let cpu_use = meter.finish();
+    let cpu = cpu_use.server;
     let h = hist.lock().expect("lock");
     let ok = h.len();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -147,6 +148,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "server_cpu_seconds": cpu,
         "server_cpu_ms_per_enrolment": cpu.map(|c| if ok > 0 { c * 1000.0 / ok as f64 } else { 0.0 }),
         "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99),
+        "cpu": cpu_use.report(ok),
         "failures": *failures.lock().expect("lock"),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
