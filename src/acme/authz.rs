@@ -117,25 +117,35 @@ pub async fn challenge(
         let chall = c.clone();
         // Detached: the validation finishes even if the client goes away.
         tokio::spawn(async move {
-            let result = run_validation(&task_app, &a, &chall, &thumbprint).await;
-            if let Err(e) = result {
-                tracing::error!(challenge = %chall.id, error = %e, "cannot record validation result");
-            }
-            let _ = tx.send(());
+            let settled = match run_validation(&task_app, &a, &chall, &thumbprint).await {
+                Ok(settled) => settled,
+                Err(e) => {
+                    tracing::error!(challenge = %chall.id, error = %e, "cannot record validation result");
+                    None
+                }
+            };
+            let _ = tx.send(settled);
         });
-        let _ = tokio::time::timeout(INLINE_WAIT, rx).await;
+        // A validation settled in time answers with the row it wrote.
+        if let Ok(Ok(Some(settled))) = tokio::time::timeout(INLINE_WAIT, rx).await {
+            return Ok(challenge_response(&app, &settled));
+        }
     }
     let c = db::challenge(&app.store.read, &id)
         .await?
         .ok_or_else(|| Problem::not_found("no such challenge"))?;
+    Ok(challenge_response(&app, &c))
+}
+
+fn challenge_response(app: &AppState, c: &ChallengeRow) -> Response {
     let retry = matches!(c.status.as_str(), "processing" | "pending").then_some(1);
-    Ok(respond(
+    respond(
         StatusCode::OK,
-        challenge_json(&app, &c),
+        challenge_json(app, c),
         None,
-        Some(url(&app, "authz", &c.authz_id)),
+        Some(url(app, "authz", &c.authz_id)),
         retry,
-    ))
+    )
 }
 
 /// A validation still 'processing' after every attempt could have timed out
@@ -150,7 +160,7 @@ async fn run_validation(
     a: &AuthzRow,
     c: &ChallengeRow,
     thumbprint: &str,
-) -> Result<(), StoreError> {
+) -> Result<Option<ChallengeRow>, StoreError> {
     let id = if a.identifier_type == "ip" {
         a.identifier_value
             .parse()
@@ -168,8 +178,5 @@ async fn run_validation(
         tracing::info!(identifier = %id, challenge = %c.kind, problem = %p.detail, "validation failed");
     }
     let error = outcome.err().map(|p| p.to_json().to_string());
-    let mut tx = app.store.write.begin().await?;
-    db::finish_challenge(&mut tx, c, error.as_deref()).await?;
-    tx.commit().await?;
-    Ok(())
+    db::finish_challenge(&app.store.write, &c.id, error.as_deref()).await
 }

@@ -532,45 +532,33 @@ pub async fn start_challenge<'e>(
     Ok(r.rows_affected() == 1)
 }
 
-/// Record a validation result and cascade it: challenge → authz → orders.
-pub async fn finish_challenge(
-    conn: &mut sqlx::AnyConnection,
-    chall: &ChallengeRow,
+/// Record a validation result. Triggers (migration 0010) cascade it in the
+/// same statement: challenge → authz → orders. Returns the settled row, or
+/// nothing when the challenge was no longer processing.
+pub async fn finish_challenge<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
     error: Option<&str>,
-) -> Result<()> {
+) -> Result<Option<ChallengeRow>> {
     let (status, validated_at) = if error.is_none() {
         ("valid", Some(now()))
     } else {
         ("invalid", None)
     };
-    sqlx::query("UPDATE acme_challenges SET status = $1, validated_at = $2, error = $3 WHERE id = $4 AND status = 'processing'")
-        .bind(status)
-        .bind(validated_at)
-        .bind(error.map(str::to_string))
-        .bind(chall.id.clone())
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE acme_authzs SET status = $1 WHERE id = $2 AND status = 'pending'")
-        .bind(status)
-        .bind(chall.authz_id.clone())
-        .execute(&mut *conn)
-        .await?;
-    if error.is_some() {
-        sqlx::query(
-            "UPDATE acme_orders SET status = 'invalid', error = $1 WHERE status IN ('pending', 'ready') \
-             AND id IN (SELECT order_id FROM acme_order_authzs WHERE authz_id = $2)",
-        )
-        .bind(error.map(str::to_string))
-        .bind(chall.authz_id.clone())
-        .execute(&mut *conn)
-        .await?;
-    } else {
-        promote_ready_orders(conn, &chall.authz_id).await?;
-    }
-    Ok(())
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE acme_challenges SET status = $1, validated_at = $2, error = $3 \
+         WHERE id = $4 AND status = 'processing' RETURNING {CHALL_COLS}"
+    )))
+    .bind(status)
+    .bind(validated_at)
+    .bind(error.map(str::to_string))
+    .bind(id.to_string())
+    .fetch_optional(db)
+    .await?)
 }
 
-/// Orders all of whose authorizations are valid become ready.
+/// Orders all of whose authorizations are valid become ready (for a new
+/// order that reuses valid authorizations; a validation promotes by trigger).
 pub async fn promote_ready_orders(conn: &mut sqlx::AnyConnection, authz_id: &str) -> Result<()> {
     sqlx::query(
         "UPDATE acme_orders SET status = 'ready' WHERE status = 'pending' \

@@ -290,6 +290,20 @@ async fn csr_submission_dry_run_policy_export_and_list() {
         }
     }
     assert_eq!(seen.len(), 5);
+    // Substring search ignores case, both through the trigram index (three or
+    // more characters) and by the plain LIKE a shorter needle takes.
+    for needle in ["PAGE3.Example", "e3"] {
+        let (_, v) = admin
+            .get(&format!("/api/v1/certificates?common_name={needle}"))
+            .await;
+        let names: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["common_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["page3.example.test"], "{needle}: {v}");
+    }
     let (_, v) = admin
         .get("/api/v1/certificates?status=active,revoked&san=rest.example.test")
         .await;

@@ -242,6 +242,8 @@ pub async fn list(url: &str, ca_bundle: &Path, token: &str, count: u64) -> anyho
         "status=active,revoked&sort=not_after&order=desc&limit=50",
         "expiring_within_days=30&limit=50",
         "common_name=seed12345&limit=50",
+        "common_name=seed99&limit=50",
+        "san=seed4242.bench.test&limit=50",
     ];
     let mut report = serde_json::Map::new();
     for q in queries {
