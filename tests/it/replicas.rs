@@ -9,13 +9,23 @@ use signet_ca::key::KeyType;
 use crate::acme_env::*;
 use crate::helpers::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acme_flow_alternating_between_two_replicas() {
+const PUBLIC: &str = "https://ca.example.test";
+
+struct Replicas {
+    a: TestApp,
+    b: TestApp,
+    /// What the shared http-01 responder serves, by token.
+    tokens: Tokens,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+/// Two replicas of one CA on a fresh PostgreSQL database, both validating
+/// against one http-01 responder; None without PG_TEST_URL.
+async fn two_replicas() -> Option<Replicas> {
     if std::env::var("PG_TEST_URL").is_err() {
         eprintln!("skipped: needs PG_TEST_URL (./test.sh provides it)");
-        return;
+        return None;
     }
-    // An http-01 responder both replicas validate against.
     let tokens: Tokens = Default::default();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_port = l.local_addr().unwrap().port();
@@ -35,11 +45,10 @@ async fn acme_flow_alternating_between_two_replicas() {
     let d2 = tempfile::tempdir().unwrap();
     let db = fresh_database(d1.path()).await;
     let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
-    let public = "https://ca.example.test";
     let cfg = |dir: &std::path::Path| {
         let mut c = test_config(dir, db.clone());
         c.master_key = master.clone();
-        c.public_url = public.into();
+        c.public_url = PUBLIC.into();
         c.acme.validation.http01_port = http_port;
         c.acme
             .validation
@@ -49,6 +58,72 @@ async fn acme_flow_alternating_between_two_replicas() {
     };
     let a = start(cfg(d1.path())).await;
     let b = start(cfg(d2.path())).await;
+    Some(Replicas {
+        a,
+        b,
+        tokens,
+        _dirs: [d1, d2],
+    })
+}
+
+impl Replicas {
+    /// A raw client with a new account key that signs for the public URL
+    /// and alternates replicas.
+    fn balancer(&self) -> Balanced {
+        Balanced {
+            client: self.a.client.clone(),
+            replicas: [self.a.https_bound.clone(), self.b.https_bound.clone()],
+            turn: 0,
+            nonce: None,
+            kid: None,
+            key: KeyType::EcP256.generate().unwrap(),
+        }
+    }
+
+    /// Serve the key authorization of `challenge` for `key`'s account.
+    fn serve(
+        &self,
+        challenge: &serde_json::Value,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    ) {
+        let token = challenge["token"].as_str().unwrap().to_string();
+        let tp = signet_ca::jose::parse_jwk(&ec_jwk(key)).unwrap().thumbprint;
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone(), format!("{token}.{tp}"));
+    }
+
+    async fn stop(self) {
+        self.a.stop().await;
+        self.b.stop().await;
+    }
+}
+
+fn path_of(url: &serde_json::Value) -> String {
+    url.as_str()
+        .unwrap()
+        .strip_prefix(PUBLIC)
+        .unwrap()
+        .to_string()
+}
+
+fn http01(authz: &serde_json::Value) -> serde_json::Value {
+    authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_flow_alternating_between_two_replicas() {
+    let Some(r) = two_replicas().await else {
+        return;
+    };
+    let (a, b) = (&r.a, &r.b);
     // Both serve the same CA: the second replica found it in the database.
     assert_eq!(
         std::fs::read(a.dir.join("root.pem")).unwrap(),
@@ -56,17 +131,8 @@ async fn acme_flow_alternating_between_two_replicas() {
     );
 
     // A raw client that signs for the public URL and alternates replicas.
-    let key = KeyType::EcP256.generate().unwrap();
-    let mut lb = Balanced {
-        client: a.client.clone(),
-        replicas: [a.https_bound.clone(), b.https_bound.clone()],
-        public,
-        turn: 0,
-        nonce: None,
-        kid: None,
-        key: key.clone(),
-    };
-    let path_of = |u: &str| u.strip_prefix(public).unwrap().to_string();
+    let mut lb = r.balancer();
+    let key = lb.key.clone();
 
     let (s, h, _) = lb
         .post(
@@ -83,28 +149,11 @@ async fn acme_flow_alternating_between_two_replicas() {
         )
         .await;
     assert_eq!(s, 201, "{order}");
-    let order_path = path_of(h["location"].to_str().unwrap());
-    let (_, _, authz) = lb
-        .post(&path_of(order["authorizations"][0].as_str().unwrap()), None)
-        .await;
-    let ch = authz["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "http-01")
-        .unwrap()
-        .clone();
-    let token = ch["token"].as_str().unwrap().to_string();
-    let tp = signet_ca::jose::parse_jwk(&ec_jwk(&key))
-        .unwrap()
-        .thumbprint;
-    tokens
-        .lock()
-        .unwrap()
-        .insert(token.clone(), format!("{token}.{tp}"));
-    let (s, _, c) = lb
-        .post(&path_of(ch["url"].as_str().unwrap()), Some(json!({})))
-        .await;
+    let order_path = path_of(&json!(h["location"].to_str().unwrap()));
+    let (_, _, authz) = lb.post(&path_of(&order["authorizations"][0]), None).await;
+    let ch = http01(&authz);
+    r.serve(&ch, &key);
+    let (s, _, c) = lb.post(&path_of(&ch["url"]), Some(json!({}))).await;
     assert_eq!((s, c["status"].as_str()), (200, Some("valid")), "{c}");
     let (_, _, o) = lb.post(&order_path, None).await;
     assert_eq!(
@@ -118,14 +167,12 @@ async fn acme_flow_alternating_between_two_replicas() {
         .unwrap();
     let (s, _, o) = lb
         .post(
-            &path_of(order["finalize"].as_str().unwrap()),
+            &path_of(&order["finalize"]),
             Some(json!({"csr": b64(&der)})),
         )
         .await;
     assert_eq!((s, o["status"].as_str()), (200, Some("valid")), "{o}");
-    let (s, _, pem) = lb
-        .post(&path_of(o["certificate"].as_str().unwrap()), None)
-        .await;
+    let (s, _, pem) = lb.post(&path_of(&o["certificate"]), None).await;
     assert_eq!(s, 200);
     openssl_verify(&a.dir, pem.as_str().unwrap().as_bytes());
     assert_eq!(
@@ -144,7 +191,7 @@ async fn acme_flow_alternating_between_two_replicas() {
         .to_str()
         .unwrap()
         .to_string();
-    let h = json!({"alg": "ES256", "nonce": n, "url": format!("{public}/acme/new-order"), "kid": kid.clone().unwrap()});
+    let h = json!({"alg": "ES256", "nonce": n, "url": format!("{PUBLIC}/acme/new-order"), "kid": kid.clone().unwrap()});
     let body = jws(
         &key,
         &h,
@@ -172,15 +219,88 @@ async fn acme_flow_alternating_between_two_replicas() {
         .await
         .unwrap();
     assert_eq!(again["type"], "urn:ietf:params:acme:error:badNonce");
-    a.stop().await;
-    b.stop().await;
+    r.stop().await;
+}
+
+/// Two authorizations of one order turn valid at the same moment in two
+/// transactions. Here one transaction is the test's own: it marks the first
+/// authorization valid and holds its commit while replica B validates the
+/// second. Each transaction's trigger would miss the other's uncommitted
+/// authz and leave the order pending for good, unless the trigger locks the
+/// order first, as migration 0010 does: then B waits for the commit and sees
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_authz_updates_still_ready_the_order() {
+    let Some(r) = two_replicas().await else {
+        return;
+    };
+    let mut lb = r.balancer();
+    let key = lb.key.clone();
+    let (s, h, _) = lb
+        .post(
+            "/acme/new-account",
+            Some(json!({"termsOfServiceAgreed": true})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    lb.kid = Some(h["location"].to_str().unwrap().to_string());
+    let ids = json!([{"type": "dns", "value": "race1.example.test"}, {"type": "dns", "value": "race2.example.test"}]);
+    let (s, h, order) = lb
+        .post("/acme/new-order", Some(json!({"identifiers": ids})))
+        .await;
+    assert_eq!(s, 201, "{order}");
+    let order_path = path_of(&json!(h["location"].to_str().unwrap()));
+    let authz_paths: Vec<String> = order["authorizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(path_of)
+        .collect();
+    let first_id = authz_paths[0].rsplit('/').next().unwrap().to_string();
+    let (_, _, second) = lb.post(&authz_paths[1], None).await;
+    let ch = http01(&second);
+    r.serve(&ch, &key);
+
+    let mut tx = r.a.app.store.write.begin().await.unwrap();
+    sqlx::query("UPDATE acme_authzs SET status = 'valid' WHERE id = $1")
+        .bind(first_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let path = path_of(&ch["url"]);
+    let body = lb.sign(
+        lb.fresh_nonce(&lb.replicas[1]).await,
+        &path,
+        Some(json!({})),
+    );
+    let validation = tokio::spawn(
+        lb.client
+            .post(format!("{}{path}", lb.replicas[1]))
+            .header("content-type", "application/jose+json")
+            .body(body)
+            .send(),
+    );
+    // Long enough for replica B to validate and reach its trigger.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tx.commit().await.unwrap();
+    assert_eq!(validation.await.unwrap().unwrap().status(), 200);
+    let mut status = json!(null);
+    for _ in 0..40 {
+        let (_, _, o) = lb.post(&order_path, None).await;
+        status = o["status"].clone();
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "ready");
+    r.stop().await;
 }
 
 /// Signs for the public URL and sends each request to the next replica.
 struct Balanced {
     client: reqwest::Client,
     replicas: [String; 2],
-    public: &'static str,
     turn: usize,
     nonce: Option<String>,
     kid: Option<String>,
@@ -188,6 +308,33 @@ struct Balanced {
 }
 
 impl Balanced {
+    async fn fresh_nonce(&self, base: &str) -> String {
+        self.client
+            .head(format!("{base}/acme/new-nonce"))
+            .send()
+            .await
+            .unwrap()
+            .headers()["replay-nonce"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A JWS body for `path` at the public URL.
+    fn sign(&self, nonce: String, path: &str, payload: Option<serde_json::Value>) -> String {
+        let mut h = json!({"alg": "ES256", "nonce": nonce, "url": format!("{PUBLIC}{path}")});
+        match &self.kid {
+            Some(k) => h["kid"] = json!(k),
+            None => h["jwk"] = ec_jwk(&self.key),
+        }
+        jws(
+            &self.key,
+            &h,
+            &payload.map(|p| p.to_string()).unwrap_or_default(),
+        )
+        .to_string()
+    }
+
     async fn post(
         &mut self,
         path: &str,
@@ -197,32 +344,14 @@ impl Balanced {
         self.turn += 1;
         let n = match self.nonce.take() {
             Some(n) => n,
-            None => self
-                .client
-                .head(format!("{base}/acme/new-nonce"))
-                .send()
-                .await
-                .unwrap()
-                .headers()["replay-nonce"]
-                .to_str()
-                .unwrap()
-                .to_string(),
+            None => self.fresh_nonce(&base).await,
         };
-        let mut h = json!({"alg": "ES256", "nonce": n, "url": format!("{}{path}", self.public)});
-        match &self.kid {
-            Some(k) => h["kid"] = json!(k),
-            None => h["jwk"] = ec_jwk(&self.key),
-        }
-        let body = jws(
-            &self.key,
-            &h,
-            &payload.map(|p| p.to_string()).unwrap_or_default(),
-        );
+        let body = self.sign(n, path, payload);
         let r = self
             .client
             .post(format!("{base}{path}"))
             .header("content-type", "application/jose+json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .await
             .unwrap();
