@@ -126,7 +126,7 @@ pub async fn start(
     let app = Arc::new(App {
         validator,
         auth_limiter: Default::default(),
-        nonces: crate::acme::nonce::Nonces::for_store(&store),
+        nonces: crate::acme::nonce::Nonces::for_store(&store, &master_key)?,
         accounts: crate::acme::accounts::Accounts::for_store(&store),
         scep: Default::default(),
         config: cfg,

@@ -49,7 +49,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
 async fn replay_nonce(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    match fresh_nonce(&app).await {
+    match fresh_nonce(&app) {
         Ok(n) => {
             if let Ok(v) = HeaderValue::from_str(&n) {
                 h.insert("replay-nonce", v);
@@ -66,10 +66,8 @@ async fn replay_nonce(State(app): State<AppState>, req: Request, next: Next) -> 
     resp
 }
 
-async fn fresh_nonce(app: &AppState) -> AcmeResult<String> {
-    app.nonces
-        .issue(&app.store, app.config.acme.nonce_lifetime_secs)
-        .await
+fn fresh_nonce(app: &AppState) -> AcmeResult<String> {
+    app.nonces.issue(app.config.acme.nonce_lifetime_secs)
 }
 
 async fn new_nonce(req: Request) -> StatusCode {

@@ -6,26 +6,20 @@ use super::{Result, StoreError, new_id, now};
 
 // ---- nonces ------------------------------------------------------------
 
-pub async fn insert_nonce<'e>(
+/// Record a nonce as spent (the table holds spent, unexpired nonces): true
+/// only for the one caller whose insert lands.
+pub async fn spend_nonce<'e>(
     db: impl Executor<'e, Database = Any>,
     nonce: &str,
-    ttl: i64,
-) -> Result<()> {
-    sqlx::query("INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2)")
-        .bind(nonce.to_string())
-        .bind(now() + ttl)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-/// Consume a nonce: true only for the one caller that deletes a live nonce.
-pub async fn consume_nonce<'e>(db: impl Executor<'e, Database = Any>, nonce: &str) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at >= $2")
-        .bind(nonce.to_string())
-        .bind(now())
-        .execute(db)
-        .await?;
+    expires_at: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+    )
+    .bind(nonce.to_string())
+    .bind(expires_at)
+    .execute(db)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 

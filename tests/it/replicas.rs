@@ -297,6 +297,48 @@ async fn simultaneous_authz_updates_still_ready_the_order() {
     r.stop().await;
 }
 
+/// Nonces on PostgreSQL are checked without the database first: a nonce whose
+/// MAC was altered, or whose own expiry has passed, is badNonce at every
+/// replica, and a genuine one is spent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_expired_nonces_are_refused() {
+    let Some(r) = two_replicas().await else {
+        return;
+    };
+    let mut lb = r.balancer();
+    let (s, h, _) = lb
+        .post(
+            "/acme/new-account",
+            Some(json!({"termsOfServiceAgreed": true})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    lb.kid = Some(h["location"].to_str().unwrap().to_string());
+    let genuine = lb.fresh_nonce(&lb.replicas[0]).await;
+    let mut raw = signet_ca::jose::b64_decode(&genuine).unwrap();
+    *raw.last_mut().unwrap() ^= 1;
+    let forged = b64(&raw);
+    // Issued by the replica itself, with a MAC that checks, but expired.
+    let expired = r.a.app.nonces.issue(-10).unwrap();
+    let order = json!({"identifiers": [{"type": "dns", "value": "nonce.example.test"}]});
+    let post = |nonce: String| {
+        let body = lb.sign(nonce, "/acme/new-order", Some(order.clone()));
+        lb.client
+            .post(format!("{}/acme/new-order", lb.replicas[1]))
+            .header("content-type", "application/jose+json")
+            .body(body)
+            .send()
+    };
+    for nonce in [forged, expired] {
+        let v: serde_json::Value = post(nonce).await.unwrap().json().await.unwrap();
+        assert_eq!(v["type"], "urn:ietf:params:acme:error:badNonce", "{v}");
+    }
+    assert_eq!(post(genuine.clone()).await.unwrap().status(), 201);
+    let v: serde_json::Value = post(genuine).await.unwrap().json().await.unwrap();
+    assert_eq!(v["type"], "urn:ietf:params:acme:error:badNonce", "{v}");
+    r.stop().await;
+}
+
 /// Signs for the public URL and sends each request to the next replica.
 struct Balanced {
     client: reqwest::Client,
