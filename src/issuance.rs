@@ -288,29 +288,23 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
             row.plan = serde_json::to_string(&plan).map_err(StoreError::from)?;
             row.serial = Some(serial::to_hex(&serial_bytes));
         }
-        let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-        match certs::insert(&mut *tx, &row).await {
-            Err(StoreError::Conflict(_)) if !pending && attempt < 3 => continue,
-            r => r?,
-        }
         let action = if pending {
             "certificate.requested"
         } else {
             "certificate.reserved"
         };
-        audit::record(
-            &mut tx,
-            audit::Event {
-                actor: &req.requested_by,
-                action,
-                target: Some(&id),
-                severity: "info",
-                request_id: None,
-                details: json!({"channel": row.channel, "template": resolved.template_name, "sans": resolved.plan.sans, "serial": row.serial}),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let event = audit::Pending::new(audit::Event {
+            actor: &req.requested_by,
+            action,
+            target: Some(&id),
+            severity: "info",
+            request_id: None,
+            details: json!({"channel": row.channel, "template": resolved.template_name, "sans": resolved.plan.sans, "serial": row.serial}),
+        });
+        match audit::with_event(&app.store, vec![certs::insert_stmt(&row)], None, event).await {
+            Err(StoreError::Conflict(_)) if !pending && attempt < 3 => continue,
+            r => r?,
+        }
         break;
     }
     Ok(row)
@@ -342,21 +336,21 @@ async fn sign_with(
     let der = issue::sign(SignAs::Issuer(&issuer), &plan, &serial_bytes, &public)?;
     let fingerprint = serial::to_hex(&sha256(&der));
     let t = now();
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    certs::mark_active(&mut *tx, &row.id, &der, &fingerprint, t).await?;
-    audit::record(
-        &mut tx,
-        audit::Event {
-            actor: &row.requested_by,
-            action: "certificate.issued",
-            target: Some(&row.id),
-            severity: "info",
-            request_id: None,
-            details: json!({"serial": serial_hex, "ca_id": row.ca_id, "fingerprint": fingerprint, "channel": row.channel}),
-        },
+    let event = audit::Pending::new(audit::Event {
+        actor: &row.requested_by,
+        action: "certificate.issued",
+        target: Some(&row.id),
+        severity: "info",
+        request_id: None,
+        details: json!({"serial": serial_hex, "ca_id": row.ca_id, "fingerprint": fingerprint, "channel": row.channel}),
+    });
+    audit::with_event(
+        &app.store,
+        vec![certs::mark_active_stmt(&row.id, &der, &fingerprint, t)],
+        Some("certificate is not issuing"),
+        event,
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
     app.metrics.issued(&row.channel);
     // The row as committed, without reading it back.
     row.status = certs::ACTIVE.to_string();

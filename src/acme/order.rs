@@ -215,8 +215,6 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         error: None,
         created_at: t,
     };
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    db::insert_order(&mut *tx, &order).await?;
     let reuse = app.config.acme.authz_reuse_secs > 0;
     let (mut links, mut authzs, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
     for san in &sans {
@@ -228,7 +226,7 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         let value = san.value();
         let value = value.strip_prefix("*.").unwrap_or(&value).to_string();
         let reused = if reuse {
-            db::reusable_authz(&mut *tx, &acct.id, kind, &value, wildcard, t).await?
+            db::reusable_authz(&app.store.read, &acct.id, kind, &value, wildcard, t).await?
         } else {
             None
         };
@@ -265,18 +263,20 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         });
         links.push(id);
     }
-    db::insert_authzs(&mut *tx, &authzs).await?;
-    db::insert_challenges(&mut *tx, &challenges).await?;
-    db::link_authzs(&mut *tx, &order.id, &links).await?;
-    if reuse {
+    // The order and everything under it in one transaction: one hand-off
+    // to SQLite's writer.
+    let reused = links.len() > authzs.len();
+    let mut stmts = vec![db::insert_order(&order)];
+    stmts.extend(db::insert_authzs(&authzs));
+    stmts.extend(db::insert_challenges(&challenges));
+    stmts.extend(db::link_authzs(&order.id, &links));
+    if reused {
         // Every authorization may already be valid: the order is then ready at once.
-        for a in db::order_authzs(&mut *tx, &order.id).await? {
-            db::promote_ready_orders(&mut tx, &a.id).await?;
-        }
+        stmts.push(db::promote_if_ready(&order.id));
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    // Only reused authorizations can have moved the order on since.
-    let order = if reuse {
+    app.store.write_batch(stmts).await?;
+    // Only reused authorizations can have moved the order on.
+    let order = if reused {
         db::order(&app.store.read, &order.id)
             .await?
             .ok_or_else(|| Problem::server_internal("order vanished"))?

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::batch::Stmt;
 use super::{Result, StoreError, new_id, now};
 
 // ---- nonces ------------------------------------------------------------
@@ -222,8 +223,8 @@ pub struct OrderRow {
 
 const ORDER_COLS: &str = "id, account_id, status, identifiers, template_id, profile, expires_at, certificate_id, replaces_id, replaces, error, created_at";
 
-pub async fn insert_order<'e>(db: impl Executor<'e, Database = Any>, r: &OrderRow) -> Result<()> {
-    sqlx::query(
+pub fn insert_order(r: &OrderRow) -> Stmt {
+    Stmt::new(
         "INSERT INTO acme_orders (id, account_id, status, identifiers, template_id, profile, expires_at, replaces_id, replaces, created_at) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
     )
@@ -237,9 +238,6 @@ pub async fn insert_order<'e>(db: impl Executor<'e, Database = Any>, r: &OrderRo
     .bind(r.replaces_id.clone())
     .bind(r.replaces.clone())
     .bind(r.created_at)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 pub async fn order<'e>(
@@ -358,18 +356,16 @@ fn values(rows: usize, cols: usize) -> String {
         .join(",")
 }
 
-pub async fn insert_authzs<'e>(
-    db: impl Executor<'e, Database = Any>,
-    rows: &[AuthzRow],
-) -> Result<()> {
+/// None when there is nothing to insert.
+pub fn insert_authzs(rows: &[AuthzRow]) -> Option<Stmt> {
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
     let sql = format!(
         "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at) VALUES {}",
         values(rows.len(), 8)
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = Stmt::new(sql);
     for r in rows {
         q = q
             .bind(r.id.clone())
@@ -381,57 +377,44 @@ pub async fn insert_authzs<'e>(
             .bind(r.expires_at)
             .bind(r.created_at);
     }
-    q.execute(db).await?;
-    Ok(())
+    Some(q)
 }
 
 /// Link authorizations to an order, in the order given.
-pub async fn link_authzs<'e>(
-    db: impl Executor<'e, Database = Any>,
-    order_id: &str,
-    authz_ids: &[String],
-) -> Result<()> {
+pub fn link_authzs(order_id: &str, authz_ids: &[String]) -> Option<Stmt> {
     if authz_ids.is_empty() {
-        return Ok(());
+        return None;
     }
     let sql = format!(
         "INSERT INTO acme_order_authzs (order_id, authz_id, position) VALUES {}",
         values(authz_ids.len(), 3)
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = Stmt::new(sql);
     for (pos, id) in authz_ids.iter().enumerate() {
-        q = q
-            .bind(order_id.to_string())
-            .bind(id.clone())
-            .bind(pos as i64);
+        q = q.bind(order_id).bind(id.clone()).bind(pos as i64);
     }
-    q.execute(db).await?;
-    Ok(())
+    Some(q)
 }
 
 /// Pending challenges as (authz id, type, token).
-pub async fn insert_challenges<'e>(
-    db: impl Executor<'e, Database = Any>,
-    rows: &[(String, &str, String)],
-) -> Result<()> {
+pub fn insert_challenges(rows: &[(String, &str, String)]) -> Option<Stmt> {
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
     let sql = format!(
         "INSERT INTO acme_challenges (id, authz_id, type, token, status) VALUES {}",
         values(rows.len(), 5)
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = Stmt::new(sql);
     for (authz_id, kind, token) in rows {
         q = q
             .bind(new_id())
             .bind(authz_id.clone())
-            .bind(kind.to_string())
+            .bind(*kind)
             .bind(token.clone())
             .bind("pending");
     }
-    q.execute(db).await?;
-    Ok(())
+    Some(q)
 }
 
 /// A valid, unexpired authorization of this account for this identifier.
@@ -551,19 +534,15 @@ pub async fn finish_challenge<'e>(
     .await?)
 }
 
-/// Orders all of whose authorizations are valid become ready (for a new
-/// order that reuses valid authorizations; a validation promotes by trigger).
-pub async fn promote_ready_orders(conn: &mut sqlx::AnyConnection, authz_id: &str) -> Result<()> {
-    sqlx::query(
-        "UPDATE acme_orders SET status = 'ready' WHERE status = 'pending' \
-         AND id IN (SELECT order_id FROM acme_order_authzs WHERE authz_id = $1) \
+/// The order becomes ready if all its authorizations are already valid
+/// (a new order that reuses them; a validation promotes by trigger).
+pub fn promote_if_ready(order_id: &str) -> Stmt {
+    Stmt::new(
+        "UPDATE acme_orders SET status = 'ready' WHERE id = $1 AND status = 'pending' \
          AND NOT EXISTS (SELECT 1 FROM acme_order_authzs oa JOIN acme_authzs a ON a.id = oa.authz_id \
-                         WHERE oa.order_id = acme_orders.id AND a.status <> 'valid')",
+                         WHERE oa.order_id = $1 AND a.status <> 'valid')",
     )
-    .bind(authz_id.to_string())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .bind(order_id)
 }
 
 pub async fn deactivate_authz<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> Result<bool> {

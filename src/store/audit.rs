@@ -1,9 +1,11 @@
 //! Append-only, hash-chained audit log.
 
 use openssl::sha::Sha256;
-use sqlx::{Any, AnyConnection, FromRow};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, FromRow, Row};
 
-use super::{Result, StoreError, now};
+use super::batch::Stmt;
+use super::{Result, Store, StoreError, now};
 
 pub struct Event<'a> {
     pub actor: &'a str,
@@ -38,49 +40,113 @@ fn chain_hash(parts: &[&str]) -> String {
     signet_ca::serial::to_hex(&h.finish())
 }
 
-/// Append an event inside the caller's transaction. Locking the single
-/// audit_head row serialises writers, including across replicas.
-pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<i64> {
-    let (seq, prev): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *conn)
-            .await?;
-    let at = now();
-    // Events record completed mutations; the outcome says so explicitly.
-    let mut details = e.details;
-    if let Some(obj) = details.as_object_mut() {
-        obj.entry("outcome")
-            .or_insert_with(|| serde_json::Value::String("success".into()));
+/// An event with everything but its place in the chain, so it can be built
+/// before a transaction (and outside the request's task) and chained inside.
+pub struct Pending {
+    at: i64,
+    actor: String,
+    action: String,
+    target: Option<String>,
+    severity: String,
+    request_id: Option<String>,
+    details: String,
+}
+
+impl Pending {
+    pub fn new(e: Event<'_>) -> Pending {
+        // Events record completed mutations; the outcome says so explicitly.
+        let mut details = e.details;
+        if let Some(obj) = details.as_object_mut() {
+            obj.entry("outcome")
+                .or_insert_with(|| serde_json::Value::String("success".into()));
+        }
+        Pending {
+            at: now(),
+            actor: e.actor.to_string(),
+            action: e.action.to_string(),
+            target: e.target.map(str::to_string),
+            severity: e.severity.to_string(),
+            // Events recorded while serving a request carry its X-Request-ID.
+            request_id: e
+                .request_id
+                .map(str::to_string)
+                .or_else(crate::error::current_request_id),
+            details: details.to_string(),
+        }
     }
-    let details = details.to_string();
-    // Events recorded while serving a request carry its X-Request-ID.
-    let request_id = e
-        .request_id
-        .map(str::to_string)
-        .or_else(crate::error::current_request_id);
-    let target = e.target.unwrap_or("");
-    let (seq_s, at_s) = (seq.to_string(), at.to_string());
-    let hash = chain_hash(&[
-        &prev, &seq_s, &at_s, e.actor, e.action, target, e.severity, &details,
-    ]);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, actor, action, target, severity, request_id, details, prev_hash, hash) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(e.actor.to_string())
-    .bind(e.action.to_string())
-    .bind(e.target.map(str::to_string))
-    .bind(e.severity.to_string())
-    .bind(request_id)
-    .bind(details)
-    .bind(prev)
-    .bind(hash)
-    .execute(&mut *conn)
-    .await?;
-    // The trigger audit_head_follows (migration 0008) moves the head's hash.
-    Ok(seq)
+
+    /// Takes the next sequence number and returns it with the previous
+    /// hash. Locking the single audit_head row serialises writers, including
+    /// across replicas.
+    pub fn head() -> Stmt {
+        Stmt::new("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    }
+
+    /// The event's INSERT, chained after the row `head()` returned.
+    pub fn chained(self, head: &AnyRow) -> Result<Stmt> {
+        let seq: i64 = head.try_get(0)?;
+        let prev: String = head.try_get(1)?;
+        let (seq_s, at_s) = (seq.to_string(), self.at.to_string());
+        let hash = chain_hash(&[
+            &prev,
+            &seq_s,
+            &at_s,
+            &self.actor,
+            &self.action,
+            self.target.as_deref().unwrap_or(""),
+            &self.severity,
+            &self.details,
+        ]);
+        // The trigger audit_head_follows (migration 0008) moves the head's hash.
+        Ok(Stmt::new(
+            "INSERT INTO audit_events (seq, at, actor, action, target, severity, request_id, details, prev_hash, hash) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+        )
+        .bind(seq)
+        .bind(self.at)
+        .bind(self.actor)
+        .bind(self.action)
+        .bind(self.target)
+        .bind(self.severity)
+        .bind(self.request_id)
+        .bind(self.details)
+        .bind(prev)
+        .bind(hash))
+    }
+}
+
+/// Run `stmts` and append `event` in one transaction: two hand-offs on
+/// SQLite. With a `guard`, the statements must return a row (an
+/// `UPDATE … WHERE <state> RETURNING`), or the transaction is rolled back as
+/// a conflict with that message.
+pub async fn with_event(
+    store: &Store,
+    mut stmts: Vec<Stmt>,
+    guard: Option<&'static str>,
+    event: Pending,
+) -> Result<()> {
+    stmts.push(Pending::head());
+    store
+        .write_then(stmts, move |mut rows| {
+            let head = rows
+                .pop()
+                .ok_or_else(|| StoreError::Corrupt("audit head row missing".into()))?;
+            if let Some(msg) = guard
+                && rows.is_empty()
+            {
+                return Err(StoreError::Conflict(msg.into()));
+            }
+            Ok(vec![event.chained(&head)?])
+        })
+        .await
+}
+
+/// Append an event inside the caller's transaction.
+pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<()> {
+    let pending = Pending::new(e);
+    let head = Pending::head().fetch_one(&mut *conn).await?;
+    pending.chained(&head)?.execute(&mut *conn).await?;
+    Ok(())
 }
 
 pub async fn list_for_target<'e>(

@@ -3,6 +3,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::batch::Stmt;
 use super::{Result, StoreError, now};
 
 pub const PENDING_APPROVAL: &str = "pending_approval";
@@ -50,8 +51,8 @@ const COLS: &str = "id, ca_id, serial, status, subject, common_name, sans, not_b
 
 /// Insert a new row (pending_approval with no serial, or issuing with a
 /// reserved serial). A serial collision surfaces as `StoreError::Conflict`.
-pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CertRow) -> Result<()> {
-    sqlx::query(
+pub fn insert_stmt(r: &CertRow) -> Stmt {
+    Stmt::new(
         "INSERT INTO certificates (id, ca_id, serial, status, subject, common_name, sans, not_before, \
          not_after, key_type, public_key, csr, plan, key_sealed, template_id, project_id, channel, \
          requested_by, approvals_required, replaces_id, crl_shard, created_at, updated_at) \
@@ -79,8 +80,10 @@ pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CertRow) -> R
     .bind(r.replaces_id.clone())
     .bind(r.crl_shard)
     .bind(r.created_at)
-    .execute(db)
-    .await?;
+}
+
+pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, r: &CertRow) -> Result<()> {
+    insert_stmt(r).execute(db).await?;
     Ok(())
 }
 
@@ -162,6 +165,21 @@ pub async fn reserve_pending<'e>(
 }
 
 /// issuing → active with the signed DER.
+/// issuing → active with the signed DER. Returns the row's id, and no row
+/// unless the certificate was issuing.
+pub fn mark_active_stmt(id: &str, der: &[u8], fingerprint: &str, at: i64) -> Stmt {
+    Stmt::new(
+        "UPDATE certificates SET status = $1, der = $2, fingerprint = $3, updated_at = $4 \
+         WHERE id = $5 AND status = $6 RETURNING id",
+    )
+    .bind(ACTIVE)
+    .bind(der.to_vec())
+    .bind(fingerprint)
+    .bind(at)
+    .bind(id)
+    .bind(ISSUING)
+}
+
 pub async fn mark_active<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,
@@ -169,22 +187,12 @@ pub async fn mark_active<'e>(
     fingerprint: &str,
     at: i64,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE certificates SET status = $1, der = $2, fingerprint = $3, updated_at = $4 \
-         WHERE id = $5 AND status = $6",
-    )
-    .bind(ACTIVE)
-    .bind(der.to_vec())
-    .bind(fingerprint.to_string())
-    .bind(at)
-    .bind(id.to_string())
-    .bind(ISSUING)
-    .execute(db)
-    .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict("certificate is not issuing".into()))
+    match mark_active_stmt(id, der, fingerprint, at)
+        .execute(db)
+        .await?
+    {
+        1 => Ok(()),
+        _ => Err(StoreError::Conflict("certificate is not issuing".into())),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod acme;
 pub mod audit;
+pub mod batch;
 pub mod cas;
 pub mod certificates;
 pub mod crls;

@@ -947,3 +947,37 @@ async fn abandoned_validation_is_taken_over() {
     assert!(r.headers.contains_key("retry-after"));
     env.t.stop().await;
 }
+
+/// With `authz_reuse_secs`, an order for names the account has already
+/// proved links those authorizations and is ready at once; a name not yet
+/// proved still gets a pending authorization of its own.
+#[tokio::test]
+async fn valid_authorizations_are_reused_when_configured() {
+    let env = AcmeEnv::with(|c| c.acme.authz_reuse_secs = 3600).await;
+    let account = env.client().await;
+    let mut first = account
+        .new_order(&NewOrder::new(&dns(&["reuse.example.test"])))
+        .await
+        .unwrap();
+    solve(&env, &mut first, ChallengeType::Http01).await;
+    let authzs = count(&env, "acme_authzs").await;
+
+    let mut again = account
+        .new_order(&NewOrder::new(&dns(&["reuse.example.test"])))
+        .await
+        .unwrap();
+    assert_eq!(again.state().status, OrderStatus::Ready);
+    assert_eq!(count(&env, "acme_authzs").await, authzs);
+
+    let mut mixed = account
+        .new_order(&NewOrder::new(&dns(&[
+            "reuse.example.test",
+            "fresh.example.test",
+        ])))
+        .await
+        .unwrap();
+    assert_eq!(mixed.state().status, OrderStatus::Pending);
+    assert_eq!(count(&env, "acme_authzs").await, authzs + 1);
+    solve(&env, &mut mixed, ChallengeType::Http01).await;
+    env.t.stop().await;
+}

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use signet::issuance::{self, IssuanceRequest, IssueError, Outcome};
 use signet::policy::{Channel, TemplateSpec};
-use signet::store::{self, audit, certificates as certs, templates};
+use signet::store::batch::Stmt;
+use signet::store::{self, StoreError, audit, certificates as certs, settings, templates};
 use signet_ca::csr;
 use signet_ca::key::KeyType;
 
@@ -445,4 +446,62 @@ async fn deploy_example_config_is_valid() {
     assert!(cfg.acme.eab_required);
     assert_eq!(cfg.templates["web"].max_validity_days, 30);
     assert_eq!(cfg.templates["restricted"].approvals_required, 2);
+}
+
+/// A batched write transaction (one command on SQLite) is all or nothing:
+/// a failing statement, or a guard that finds no row, rolls back what came
+/// before it, appends no audit event, and leaves the writer connection
+/// usable.
+#[tokio::test]
+async fn batched_writes_are_all_or_nothing() {
+    let t = spawn_app().await;
+    let store = &t.app.store;
+    let insert = |k: &str| {
+        Stmt::new("INSERT INTO settings (key, value) VALUES ($1, $2)")
+            .bind(k)
+            .bind("v")
+    };
+    let r = store
+        .write_batch(vec![insert("batch.a"), insert("batch.a")])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert_eq!(settings::get(&store.read, "batch.a").await.unwrap(), None);
+
+    let events = audit::verify_chain(&store.read).await.unwrap();
+    let event = || {
+        audit::Pending::new(audit::Event {
+            actor: "test",
+            action: "test.batch",
+            target: None,
+            severity: "info",
+            request_id: None,
+            details: serde_json::json!({}),
+        })
+    };
+    let guarded = Stmt::new("UPDATE settings SET value = 'w' WHERE key = $1 RETURNING key")
+        .bind("batch.missing");
+    let r = audit::with_event(
+        store,
+        vec![insert("batch.b"), guarded],
+        Some("no such setting"),
+        event(),
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert_eq!(settings::get(&store.read, "batch.b").await.unwrap(), None);
+    assert_eq!(audit::verify_chain(&store.read).await.unwrap(), events);
+
+    // The connection is not left inside a transaction: this commits.
+    audit::with_event(store, vec![insert("batch.c")], None, event())
+        .await
+        .unwrap();
+    assert_eq!(
+        settings::get(&store.read, "batch.c")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v")
+    );
+    assert_eq!(audit::verify_chain(&store.read).await.unwrap(), events + 1);
+    t.stop().await;
 }
