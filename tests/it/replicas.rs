@@ -80,6 +80,20 @@ impl Replicas {
         }
     }
 
+    /// A balancer whose account is registered.
+    async fn account(&self) -> Balanced {
+        let mut lb = self.balancer();
+        let (s, h, _) = lb
+            .post(
+                "/acme/new-account",
+                Some(json!({"termsOfServiceAgreed": true})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        lb.kid = Some(h["location"].to_str().unwrap().to_string());
+        lb
+    }
+
     /// Serve the key authorization of `challenge` for `key`'s account.
     fn serve(
         &self,
@@ -131,17 +145,8 @@ async fn acme_flow_alternating_between_two_replicas() {
     );
 
     // A raw client that signs for the public URL and alternates replicas.
-    let mut lb = r.balancer();
+    let mut lb = r.account().await;
     let key = lb.key.clone();
-
-    let (s, h, _) = lb
-        .post(
-            "/acme/new-account",
-            Some(json!({"termsOfServiceAgreed": true})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    lb.kid = Some(h["location"].to_str().unwrap().to_string());
     let (s, h, order) = lb
         .post(
             "/acme/new-order",
@@ -179,40 +184,22 @@ async fn acme_flow_alternating_between_two_replicas() {
         lb.turn, 7,
         "seven requests, alternating between the replicas"
     );
-    let (client, replicas, kid) = (lb.client.clone(), lb.replicas.clone(), lb.kid.clone());
-
     // A nonce is single-use across replicas: issued by A, spent at B, refused at A.
-    let n = client
-        .head(format!("{}/acme/new-nonce", replicas[0]))
-        .send()
-        .await
-        .unwrap()
-        .headers()["replay-nonce"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let h = json!({"alg": "ES256", "nonce": n, "url": format!("{PUBLIC}/acme/new-order"), "kid": kid.clone().unwrap()});
-    let body = jws(
-        &key,
-        &h,
-        &json!({"identifiers": [{"type": "dns", "value": "n.example.test"}]}).to_string(),
-    )
-    .to_string();
-    let send = |base: String, body: String| {
-        client
+    let n = lb.fresh_nonce(&lb.replicas[0]).await;
+    let order = json!({"identifiers": [{"type": "dns", "value": "n.example.test"}]});
+    let body = lb.sign(n, "/acme/new-order", Some(order));
+    let send = |base: &str, body: String| {
+        lb.client
             .post(format!("{base}/acme/new-order"))
             .header("content-type", "application/jose+json")
             .body(body)
             .send()
     };
     assert_eq!(
-        send(replicas[1].clone(), body.clone())
-            .await
-            .unwrap()
-            .status(),
+        send(&lb.replicas[1], body.clone()).await.unwrap().status(),
         201
     );
-    let again: serde_json::Value = send(replicas[0].clone(), body)
+    let again: serde_json::Value = send(&lb.replicas[0], body)
         .await
         .unwrap()
         .json()
@@ -234,16 +221,8 @@ async fn simultaneous_authz_updates_still_ready_the_order() {
     let Some(r) = two_replicas().await else {
         return;
     };
-    let mut lb = r.balancer();
+    let mut lb = r.account().await;
     let key = lb.key.clone();
-    let (s, h, _) = lb
-        .post(
-            "/acme/new-account",
-            Some(json!({"termsOfServiceAgreed": true})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    lb.kid = Some(h["location"].to_str().unwrap().to_string());
     let ids = json!([{"type": "dns", "value": "race1.example.test"}, {"type": "dns", "value": "race2.example.test"}]);
     let (s, h, order) = lb
         .post("/acme/new-order", Some(json!({"identifiers": ids})))
@@ -305,15 +284,7 @@ async fn forged_and_expired_nonces_are_refused() {
     let Some(r) = two_replicas().await else {
         return;
     };
-    let mut lb = r.balancer();
-    let (s, h, _) = lb
-        .post(
-            "/acme/new-account",
-            Some(json!({"termsOfServiceAgreed": true})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    lb.kid = Some(h["location"].to_str().unwrap().to_string());
+    let lb = r.account().await;
     let genuine = lb.fresh_nonce(&lb.replicas[0]).await;
     let mut raw = signet_ca::jose::b64_decode(&genuine).unwrap();
     *raw.last_mut().unwrap() ^= 1;
