@@ -164,7 +164,6 @@ pub async fn reserve_pending<'e>(
     }
 }
 
-/// issuing → active with the signed DER.
 /// issuing → active with the signed DER. Returns the row's id, and no row
 /// unless the certificate was issuing.
 pub fn mark_active_stmt(id: &str, der: &[u8], fingerprint: &str, at: i64) -> Stmt {
@@ -180,6 +179,7 @@ pub fn mark_active_stmt(id: &str, der: &[u8], fingerprint: &str, at: i64) -> Stm
     .bind(ISSUING)
 }
 
+/// `mark_active_stmt` on its own: a conflict unless the row was issuing.
 pub async fn mark_active<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,

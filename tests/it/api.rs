@@ -216,12 +216,7 @@ async fn csr_submission_dry_run_policy_export_and_list() {
     let (_, audit) = admin
         .get(&format!("/api/v1/audit-events?target={gid}"))
         .await;
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = item_strs(&audit, "action");
     assert!(
         actions.contains(&"certificate.exported")
             && actions.contains(&"certificate.private_key_read"),
@@ -277,13 +272,7 @@ async fn csr_submission_dry_run_policy_export_and_list() {
             .get(&format!("/api/v1/certificates?common_name=page&limit=2{q}"))
             .await;
         assert_eq!(s, 200, "{v}");
-        seen.extend(
-            v["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_string()),
-        );
+        seen.extend(item_strs(&v, "id").into_iter().map(String::from));
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -296,13 +285,11 @@ async fn csr_submission_dry_run_policy_export_and_list() {
         let (_, v) = admin
             .get(&format!("/api/v1/certificates?common_name={needle}"))
             .await;
-        let names: Vec<&str> = v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["common_name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["page3.example.test"], "{needle}: {v}");
+        assert_eq!(
+            item_strs(&v, "common_name"),
+            ["page3.example.test"],
+            "{needle}: {v}"
+        );
     }
     let (_, v) = admin
         .get("/api/v1/certificates?status=active,revoked&san=rest.example.test")

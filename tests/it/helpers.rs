@@ -209,6 +209,16 @@ pub fn openssl_verify(dir: &Path, leaf_and_chain_pem: &[u8]) {
     );
 }
 
+/// One string field of every item in a list response (`{"items": [...]}`).
+pub fn item_strs<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field].as_str().unwrap())
+        .collect()
+}
+
 pub fn der_to_pem(der: &[u8]) -> Vec<u8> {
     X509::from_der(der).unwrap().to_pem().unwrap()
 }
