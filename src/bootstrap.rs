@@ -257,7 +257,7 @@ fn ca_spec<'a>(
 /// Store an existing CA (checked: key matches, is a CA, chain in order) and
 /// the chain above it as certificate-only parents. Returns the CA's id.
 pub async fn import_ca(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::store::TxConn,
     master: &[u8; 32],
     name: &str,
     cert: &X509,

@@ -263,8 +263,7 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         });
         links.push(id);
     }
-    // The order and everything under it in one transaction: one hand-off
-    // to SQLite's writer.
+    // The order and everything under it in one transaction.
     let reused = links.len() > authzs.len();
     let mut stmts = vec![db::insert_order(&order)];
     stmts.extend(db::insert_authzs(&authzs));

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use signet_ca::crl::{CrlSpec, CrlWriter, Entry, Kind, REMOVE_FROM_CRL};
 use sqlx::Row;
 
 use crate::app::{App, AppState};
+use crate::store::batch::Stmt;
 use crate::store::crls::{self, CrlRow};
-use crate::store::{StoreError, cas, now};
+use crate::store::{StoreError, TxConn, cas, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,20 +70,19 @@ fn serial_bytes<'b>(hex: &str, buf: &'b mut [u8; 32]) -> Result<&'b [u8], Publis
 /// Stream rows of (serial, revoked_at, reason, invalidity_date) into the writer.
 async fn stream_into(
     w: &mut CrlWriter<'_>,
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut TxConn,
     sql: &'static str,
     ca_id: &str,
     since: i64,
     shard: Option<i64>,
     forced_reason: Option<u8>,
 ) -> Result<(), PublishError> {
-    let mut q = sqlx::query(sql).bind(ca_id.to_string()).bind(since);
+    let mut q = Stmt::new(sql).bind(ca_id).bind(since);
     if let Some(s) = shard {
         q = q.bind(s);
     }
-    let mut rows = q.fetch(conn);
     let mut buf = [0u8; 32];
-    while let Some(r) = rows.try_next().await? {
+    conn.for_each(q, |r| {
         let serial = serial_bytes(r.try_get::<&str, _>(0)?, &mut buf)?;
         let reason: Option<i64> = r.try_get(2)?;
         w.push(&Entry {
@@ -92,8 +91,9 @@ async fn stream_into(
             reason: forced_reason.or_else(|| reason.and_then(|x| u8::try_from(x).ok())),
             invalidity_date: r.try_get(3)?,
         });
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 // A certificate drops off only after one CRL issued after its notAfter: keep

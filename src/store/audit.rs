@@ -2,7 +2,7 @@
 
 use openssl::sha::Sha256;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, FromRow, Row};
+use sqlx::{Any, FromRow, Row};
 
 use super::batch::Stmt;
 use super::{Result, Store, StoreError, now};
@@ -115,8 +115,7 @@ impl Pending {
     }
 }
 
-/// Run `stmts` and append `event` in one transaction: two hand-offs on
-/// SQLite. With a `guard`, the statements must return a row (an
+/// Run `stmts` and append `event` in one transaction. With a `guard`, the statements must return a row (an
 /// `UPDATE … WHERE <state> RETURNING`), or the transaction is rolled back as
 /// a conflict with that message.
 pub async fn with_event(
@@ -142,7 +141,7 @@ pub async fn with_event(
 }
 
 /// Append an event inside the caller's transaction.
-pub async fn record(conn: &mut AnyConnection, e: Event<'_>) -> Result<()> {
+pub async fn record(conn: &mut super::TxConn, e: Event<'_>) -> Result<()> {
     let pending = Pending::new(e);
     let head = Pending::head().fetch_one(&mut *conn).await?;
     pending.chained(&head)?.execute(&mut *conn).await?;

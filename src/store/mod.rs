@@ -2,9 +2,10 @@
 //! sqlx's `Any` driver, with portable SQL (`$n` placeholders, TEXT ids,
 //! BIGINT unix-second timestamps, BLOB/BYTEA for DER).
 //!
-//! SQLite allows one writer at a time, so writes go through a pool of one
-//! connection (no SQLITE_BUSY under load) while reads use a wider pool.
-//! On PostgreSQL both handles are the same pool.
+//! SQLite allows one writer at a time, so writes go through one connection
+//! behind a lock (no SQLITE_BUSY under load) while reads use connections of
+//! their own; both run statements inline (`sqlite.rs`). On PostgreSQL both
+//! handles are the same sqlx pool.
 
 pub mod acme;
 pub mod audit;
@@ -12,17 +13,22 @@ pub mod batch;
 pub mod cas;
 pub mod certificates;
 pub mod crls;
+pub mod handles;
 pub mod projects;
 pub mod scep;
 pub mod settings;
+pub mod sqlite;
 pub mod templates;
 pub mod tokens;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+
+pub use handles::{Reader, Tx, TxConn, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -32,8 +38,8 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
-    pub read: AnyPool,
-    pub write: AnyPool,
+    pub read: Reader,
+    pub write: Writer,
     pub backend: Backend,
 }
 
@@ -102,10 +108,8 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(n)
                 .acquire_timeout(Duration::from_secs(5))
-                // An embedded SQLite connection cannot go stale, and the
-                // default ping before every acquire is a round trip to
-                // sqlx's worker thread: skip it. PostgreSQL keeps it.
-                .test_before_acquire(backend == Backend::Postgres)
+                // Only PostgreSQL serves requests through sqlx pools; on
+                // SQLite this pool just runs the migrations.
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -119,44 +123,36 @@ impl Store {
                     })
                 })
         };
-        let store = match backend {
+        match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
                     url.to_string()
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let write = opts(1).connect(&url).await?;
-                let read = opts(max_connections.max(2)).connect(&url).await?;
-                Store {
-                    read,
-                    write,
+                // sqlx runs the migrations (creating the file), then the
+                // store's own connections take over.
+                let pool = opts(1).connect(&url).await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                pool.close().await;
+                let path = sqlite::path_of(&url);
+                let writer = sqlite::open(path)?;
+                Ok(Store {
+                    read: Reader::Sqlite(Arc::new(sqlite::Readers::new(path))),
+                    write: Writer::Sqlite(Arc::new(sqlite::Writer::new(writer))),
                     backend,
-                }
+                })
             }
             Backend::Postgres => {
-                let pool = opts(max_connections).connect(url).await?;
-                Store {
-                    read: pool.clone(),
-                    write: pool,
+                let pool: AnyPool = opts(max_connections).connect(url).await?;
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                Ok(Store {
+                    read: Reader::Pg(pool.clone()),
+                    write: Writer::Pg(pool),
                     backend,
-                }
-            }
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> anyhow::Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await?,
-            Backend::Postgres => {
-                sqlx::migrate!("migrations/postgres")
-                    .run(&self.write)
-                    .await?
+                })
             }
         }
-        Ok(())
     }
 
     /// A cheap round trip, for `/readyz`.
