@@ -497,9 +497,11 @@ pub async fn start_challenge<'e>(
     stale_before: i64,
 ) -> Result<bool> {
     let r = sqlx::query(
+        // EXISTS, not `authz_id IN (SELECT … WHERE status = 'pending')`:
+        // SQLite builds that list by scanning every authorization.
         "UPDATE acme_challenges SET status = 'processing', processing_since = $2 WHERE id = $1 \
          AND (status = 'pending' OR (status = 'processing' AND COALESCE(processing_since, 0) < $3)) \
-         AND authz_id IN (SELECT id FROM acme_authzs WHERE status = 'pending')",
+         AND EXISTS (SELECT 1 FROM acme_authzs a WHERE a.id = acme_challenges.authz_id AND a.status = 'pending')",
     )
     .bind(id.to_string())
     .bind(now())

@@ -136,10 +136,10 @@ impl Store {
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
                 pool.close().await;
                 let path = sqlite::path_of(&url);
-                let writer = sqlite::open(path)?;
+                let writer = Arc::new(sqlite::Writer::new(sqlite::open(path)?));
                 Ok(Store {
-                    read: Reader::Sqlite(Arc::new(sqlite::Readers::new(path))),
-                    write: Writer::Sqlite(Arc::new(sqlite::Writer::new(writer))),
+                    read: Reader::Sqlite(Arc::new(sqlite::Readers::new(path, writer.clone()))),
+                    write: Writer::Sqlite(writer),
                     backend,
                 })
             }
