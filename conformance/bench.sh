@@ -7,6 +7,16 @@ DURATION=${DURATION:-20}
 CONCURRENCY=${CONCURRENCY:-16}
 SCEP_COUNT=${SCEP_COUNT:-4000}
 HTTP01_PORT=${HTTP01_PORT:-5602}
+need=()
+command -v scepserver >/dev/null || need+=(scep)
+command -v pebble >/dev/null || need+=(pebble)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 OUT="$REPO/target/bench"
 mkdir -p "$OUT"
 (cd "$REPO" && cargo build --quiet --release -p signet --bin signet && cargo build --quiet --release -p signet-loadgen)
