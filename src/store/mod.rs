@@ -136,7 +136,7 @@ impl Store {
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
                 pool.close().await;
                 let path = sqlite::path_of(&url);
-                let writer = Arc::new(sqlite::Writer::new(sqlite::open(path)?));
+                let writer = sqlite::Writer::new(path)?;
                 Ok(Store {
                     read: Reader::Sqlite(Arc::new(sqlite::Readers::new(path, writer.clone()))),
                     write: Writer::Sqlite(writer),

@@ -11,7 +11,8 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ffi};
@@ -25,6 +26,13 @@ const IDLE_READERS: usize = 16;
 
 /// Statements prepared once per connection: the store has about a hundred.
 const STATEMENT_CACHE: usize = 256;
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// WAL pages after which the writer checkpoints inside its own commit, as
+/// SQLite does by default at 1,000: only if the checkpointer falls behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 
 /// The path inside a `sqlite://path?options` URL.
 pub fn path_of(url: &str) -> &str {
@@ -116,11 +124,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(conn: Connection) -> Writer {
-        Writer {
+    /// The writer for the database at `path`, with its checkpointer.
+    pub fn new(path: &str) -> Result<Arc<Writer>, sqlx::Error> {
+        let conn = open(path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(error)?;
+        let w = Arc::new(Writer {
             conn: Arc::new(tokio::sync::Mutex::new(conn)),
             closed: AtomicBool::new(false),
-        }
+        });
+        spawn_checkpointer(open(path)?, Arc::downgrade(&w))?;
+        Ok(w)
     }
 
     pub fn close(&self) {
@@ -133,6 +147,29 @@ impl Writer {
         }
         Ok(self.conn.clone().lock_owned().await)
     }
+}
+
+/// Checkpoints run on a thread and connection of their own. Inside a commit
+/// (SQLite's default) a checkpoint copies up to 1,000 pages and fsyncs the
+/// database while every other writer waits for the lock; beside the writer
+/// it delays no one. The thread ends with the writer.
+fn spawn_checkpointer(conn: Connection, writer: Weak<Writer>) -> Result<(), sqlx::Error> {
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                match writer.upgrade() {
+                    Some(w) if !w.closed.load(Ordering::Acquire) => {}
+                    _ => return,
+                }
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(sqlx::Error::Io)
 }
 
 impl std::fmt::Debug for Writer {
