@@ -505,3 +505,50 @@ async fn batched_writes_are_all_or_nothing() {
     assert_eq!(audit::verify_chain(&store.read).await.unwrap(), events + 1);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_transaction_rolls_back_and_frees_the_writer() {
+    let t = spawn_app().await;
+    let store = &t.app.store;
+    let insert = |k: &str| Stmt::new("INSERT INTO settings (key, value) VALUES ($1, 'v')").bind(k);
+    // A request that dies mid-transaction: its future is dropped while it
+    // holds the writer with a row written.
+    let stuck = async {
+        let mut tx = store.write.begin().await.unwrap();
+        insert("tx.cancelled").execute(&mut *tx).await.unwrap();
+        assert_eq!(
+            settings::get(&mut *tx, "tx.cancelled")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("v"),
+            "the transaction sees its own write"
+        );
+        std::future::pending::<()>().await;
+    };
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), stuck)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        settings::get(&store.read, "tx.cancelled").await.unwrap(),
+        None
+    );
+    // The writer is free again: the next transaction commits at once.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.write_batch(vec![insert("tx.after")]),
+    )
+    .await
+    .expect("writer released")
+    .unwrap();
+    assert_eq!(
+        settings::get(&store.read, "tx.after")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v")
+    );
+    t.stop().await;
+}
