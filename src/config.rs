@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Empty means SQLite at <data_dir>/signet.db.
     pub database_url: String,
+    /// PostgreSQL pool size. SQLite has one writer and opens readers as
+    /// statements need them.
     pub database_max_connections: u32,
     /// HTTPS: ACME and the REST API.
     pub listen: SocketAddr,
@@ -475,7 +477,7 @@ pub fn default_file(cfg: &Config) -> String {
 
 # database_url = "postgres://signet@db/signet"  # empty: SQLite at <data_dir>/signet.db
 database_url = "{db}"
-database_max_connections = {maxc}
+database_max_connections = {maxc}   # PostgreSQL pool size (SQLite: one writer, readers as needed)
 listen = "{listen}"            # HTTPS: ACME + REST API
 http_listen = "{http}"       # plain HTTP: CA certs, CRL, OCSP, SCEP
 public_url = ""                # base URL clients use; empty = https://<listen>

@@ -28,11 +28,16 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut body = app.metrics.render();
+    if let Some(n) = app.store.full_scan_steps() {
+        body.push_str(&format!(
+            "# HELP signet_sqlite_fullscan_steps_total Rows SQLite stepped through in full table scans. \
+             Growth under steady load means a statement whose cost grows with a table.\n\
+             # TYPE signet_sqlite_fullscan_steps_total counter\n\
+             signet_sqlite_fullscan_steps_total {n}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// `/ca/{id}.crt` (DER) or `/ca/{id}.pem`; the id may also be the CA's name.

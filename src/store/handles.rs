@@ -42,6 +42,7 @@ pub enum TxConn {
 #[derive(Debug)]
 pub struct SqliteTx {
     conn: OwnedMutexGuard<Connection>,
+    scans: Arc<sqlite::Scans>,
     open: bool,
 }
 
@@ -62,7 +63,11 @@ impl Writer {
                 let conn = m.lock().await?;
                 conn.execute_batch("BEGIN IMMEDIATE")
                     .map_err(sqlite::error)?;
-                Ok(Tx(TxConn::Sqlite(SqliteTx { conn, open: true })))
+                Ok(Tx(TxConn::Sqlite(SqliteTx {
+                    conn,
+                    scans: m.scans.clone(),
+                    open: true,
+                })))
             }
             Writer::Pg(p) => Ok(Tx(TxConn::Pg(p.begin().await?))),
         }
@@ -125,7 +130,9 @@ impl TxConn {
             TxConn::Sqlite(s) => {
                 let args = query.take_arguments().map_err(sqlx::Error::Encode)?;
                 let sql = query.sql();
-                blocking(|| sqlite::each_row(&s.conn, sql.as_str(), args, |r| f(&r)).map(|_| ()))
+                blocking(|| {
+                    sqlite::each_row(&s.conn, &s.scans, sql.as_str(), args, |r| f(&r)).map(|_| ())
+                })
             }
             TxConn::Pg(t) => {
                 let mut rows = query.fetch(&mut **t);
@@ -155,7 +162,7 @@ enum Route<'c, P> {
 enum Inline<'c> {
     Readers(&'c Readers),
     Writer(&'c sqlite::Writer),
-    Tx(&'c Connection),
+    Tx(&'c Connection, &'c sqlite::Scans),
 }
 
 impl<'c> Inline<'c> {
@@ -170,11 +177,13 @@ impl<'c> Inline<'c> {
         };
         let sql: SqlStr = query.sql();
         match self {
-            Inline::Readers(r) => ready(r.with(|c| sqlite::run(c, sql.as_str(), args))).boxed(),
-            Inline::Tx(c) => ready(sqlite::run(c, sql.as_str(), args)).boxed(),
+            Inline::Readers(r) => {
+                ready(r.with(|c, scans| sqlite::run(c, scans, sql.as_str(), args))).boxed()
+            }
+            Inline::Tx(c, scans) => ready(sqlite::run(c, scans, sql.as_str(), args)).boxed(),
             Inline::Writer(m) => async move {
                 let c = m.lock().await?;
-                sqlite::run(&c, sql.as_str(), args)
+                sqlite::run(&c, &m.scans, sql.as_str(), args)
             }
             .boxed(),
         }
@@ -202,7 +211,7 @@ impl Writer {
 impl TxConn {
     fn route(&mut self) -> Route<'_, &mut AnyConnection> {
         match self {
-            TxConn::Sqlite(s) => Route::Sqlite(Inline::Tx(&s.conn)),
+            TxConn::Sqlite(s) => Route::Sqlite(Inline::Tx(&s.conn, &s.scans)),
             TxConn::Pg(t) => Route::Pg(&mut **t),
         }
     }

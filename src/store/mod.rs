@@ -161,6 +161,15 @@ impl Store {
         Ok(())
     }
 
+    /// Rows SQLite has stepped through in full table scans since start
+    /// (`sqlite::Scans`); None on PostgreSQL.
+    pub fn full_scan_steps(&self) -> Option<u64> {
+        match &self.write {
+            Writer::Sqlite(w) => Some(w.scans.load(std::sync::atomic::Ordering::Relaxed)),
+            Writer::Pg(_) => None,
+        }
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

@@ -10,12 +10,12 @@
 //! and row mappings are the same on SQLite and PostgreSQL.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, OpenFlags, ffi};
+use rusqlite::{Connection, OpenFlags, StatementStatus, ffi};
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx_core::any::{AnyColumn, AnyValueKind};
@@ -66,6 +66,11 @@ pub struct Readers {
     writer: Arc<Writer>,
 }
 
+/// Rows SQLite stepped through in full table scans, over all of a store's
+/// connections. Under steady load it should stay flat: growth means a
+/// statement whose cost grows with a table (`/metrics`, and a test).
+pub type Scans = AtomicU64;
+
 impl Readers {
     pub fn new(path: &str, writer: Arc<Writer>) -> Readers {
         Readers {
@@ -84,7 +89,7 @@ impl Readers {
 
     pub fn with<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, sqlx::Error>,
+        f: impl FnOnce(&Connection, &Scans) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(sqlx::Error::PoolClosed);
@@ -95,14 +100,14 @@ impl Readers {
         // when no one holds it (never inside someone's transaction, which
         // holds it).
         if let Ok(w) = self.writer.conn.try_lock() {
-            return f(&w);
+            return f(&w, &self.writer.scans);
         }
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
             None => open(&self.path)?,
         };
-        let out = f(&conn);
+        let out = f(&conn, &self.writer.scans);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < IDLE_READERS && !self.closed.load(Ordering::Acquire) {
             idle.push(conn);
@@ -121,6 +126,7 @@ impl std::fmt::Debug for Readers {
 pub struct Writer {
     conn: Arc<tokio::sync::Mutex<Connection>>,
     closed: AtomicBool,
+    pub scans: Arc<Scans>,
 }
 
 impl Writer {
@@ -132,6 +138,7 @@ impl Writer {
         let w = Arc::new(Writer {
             conn: Arc::new(tokio::sync::Mutex::new(conn)),
             closed: AtomicBool::new(false),
+            scans: Arc::new(Scans::new(0)),
         });
         spawn_checkpointer(open(path)?, Arc::downgrade(&w))?;
         Ok(w)
@@ -197,11 +204,12 @@ impl Outcome {
 /// collect its rows.
 pub fn run(
     conn: &Connection,
+    scans: &Scans,
     sql: &str,
     args: Option<AnyArguments>,
 ) -> Result<Outcome, sqlx::Error> {
     let mut rows = Vec::new();
-    let rows_affected = each_row(conn, sql, args, |r| {
+    let rows_affected = each_row(conn, scans, sql, args, |r| {
         rows.push(r);
         Ok::<(), sqlx::Error>(())
     })?;
@@ -215,6 +223,7 @@ pub fn run(
 /// result (a CRL's entries) is never held whole. Returns the rows changed.
 pub fn each_row<X: From<sqlx::Error>>(
     conn: &Connection,
+    scans: &Scans,
     sql: &str,
     args: Option<AnyArguments>,
     mut f: impl FnMut(AnyRow) -> Result<(), X>,
@@ -244,8 +253,9 @@ pub fn each_row<X: From<sqlx::Error>>(
     let readonly = stmt.readonly();
     let width = stmt.column_count();
     if width == 0 {
-        let n = stmt.raw_execute().map_err(error)?;
-        return Ok(n as u64);
+        let n = stmt.raw_execute().map_err(error);
+        count_scans(&stmt, scans);
+        return Ok(n? as u64);
     }
     let names: Vec<UStr> = stmt.column_names().into_iter().map(UStr::new).collect();
     let index: Arc<sqlx_core::HashMap<UStr, usize>> = Arc::new(
@@ -286,7 +296,15 @@ pub fn each_row<X: From<sqlx::Error>>(
         })?;
     }
     drop(rows);
+    count_scans(&stmt, scans);
     Ok(if readonly { 0 } else { conn.changes() })
+}
+
+fn count_scans(stmt: &rusqlite::Statement<'_>, scans: &Scans) {
+    let n = stmt.reset_status(StatementStatus::FullscanStep);
+    if n > 0 {
+        scans.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 fn value_in(v: &AnyValueKind) -> Value {
@@ -395,6 +413,7 @@ mod tests {
     #[test]
     fn placeholders_bind_by_number_and_rows_decode() {
         let c = Connection::open_in_memory().unwrap();
+        let scans = Scans::new(0);
         c.execute_batch("CREATE TABLE t (a TEXT PRIMARY KEY, b INTEGER, c BLOB)")
             .unwrap();
         let mut args = AnyArguments::default();
@@ -405,12 +424,13 @@ mod tests {
         // $2 appears first: it must still take the second argument.
         let out = run(
             &c,
+            &scans,
             "INSERT INTO t (a, b, c) VALUES ($2, $1, $3)",
             Some(args),
         )
         .unwrap();
         assert_eq!(out.rows_affected, 1);
-        let out = run(&c, "SELECT a, b, c FROM t", None).unwrap();
+        let out = run(&c, &scans, "SELECT a, b, c FROM t", None).unwrap();
         let row = &out.rows[0];
         assert_eq!(row.try_get::<String, _>("a").unwrap(), "x");
         assert_eq!(row.try_get::<i64, _>("b").unwrap(), 7);
@@ -418,7 +438,26 @@ mod tests {
         let mut args = AnyArguments::default();
         args.add(1i64).unwrap();
         args.add("x".to_string()).unwrap();
-        let Err(dup) = run(&c, "INSERT INTO t (a, b) VALUES ($2, $1)", Some(args)) else {
+        // A lookup by key searches an index; a filter on an unindexed column
+        // steps through the table, and the counter says so.
+        run(
+            &c,
+            &scans,
+            "INSERT INTO t (a, b) VALUES ('y', 8), ('z', 9)",
+            None,
+        )
+        .unwrap();
+        let before = scans.load(Ordering::Relaxed);
+        run(&c, &scans, "SELECT b FROM t WHERE a = 'x'", None).unwrap();
+        assert_eq!(scans.load(Ordering::Relaxed), before);
+        run(&c, &scans, "SELECT a FROM t WHERE b = 7", None).unwrap();
+        assert!(scans.load(Ordering::Relaxed) > before);
+        let Err(dup) = run(
+            &c,
+            &scans,
+            "INSERT INTO t (a, b) VALUES ($2, $1)",
+            Some(args),
+        ) else {
             panic!("duplicate key accepted");
         };
         assert!(matches!(dup, sqlx::Error::Database(d) if d.is_unique_violation()));

@@ -981,3 +981,41 @@ async fn valid_authorizations_are_reused_when_configured() {
     solve(&env, &mut mixed, ChallengeType::Http01).await;
     env.t.stop().await;
 }
+
+/// A flow's statements search indexes: their cost must not grow with the
+/// tables. With many open orders in the store, one more flow steps through
+/// no more than a few rows of full scans (the handful of templates and CAs).
+#[tokio::test]
+async fn a_flow_does_not_scan_tables_that_grow() {
+    let env = AcmeEnv::new().await;
+    let store = &env.t.app.store;
+    if store.full_scan_steps().is_none() {
+        // SQLite's counter; PostgreSQL has no equivalent here.
+        env.t.stop().await;
+        return;
+    }
+    let account = env.client().await;
+    for i in 0..100 {
+        let ids = dns(&[
+            &format!("open{i}a.example.test"),
+            &format!("open{i}b.example.test"),
+            &format!("open{i}c.example.test"),
+        ]);
+        account.new_order(&NewOrder::new(&ids)).await.unwrap();
+    }
+    assert!(count(&env, "acme_authzs").await >= 300);
+    let before = store.full_scan_steps().unwrap();
+    issue(
+        &env,
+        &account,
+        &dns(&["scan.example.test", "scan2.example.test"]),
+        ChallengeType::Http01,
+    )
+    .await;
+    let scanned = store.full_scan_steps().unwrap() - before;
+    assert!(
+        scanned < 100,
+        "one flow stepped through {scanned} rows of full scans"
+    );
+    env.t.stop().await;
+}

@@ -40,6 +40,11 @@ async fn first_start_serves_health_ready_metrics_and_ca_certs() {
         metrics.contains("signet_certificates_issued_total{channel=\"api\"} 1"),
         "{metrics}"
     );
+    assert_eq!(
+        metrics.contains("\nsignet_sqlite_fullscan_steps_total "),
+        t.app.store.full_scan_steps().is_some(),
+        "{metrics}"
+    );
     let plain = reqwest::get(format!("{}/healthz", t.http_url))
         .await
         .unwrap();
