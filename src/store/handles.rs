@@ -42,7 +42,7 @@ pub enum TxConn {
 #[derive(Debug)]
 pub struct SqliteTx {
     conn: OwnedMutexGuard<Connection>,
-    scans: Arc<sqlite::Scans>,
+    writer: Arc<sqlite::Writer>,
     open: bool,
 }
 
@@ -65,7 +65,7 @@ impl Writer {
                     .map_err(sqlite::error)?;
                 Ok(Tx(TxConn::Sqlite(SqliteTx {
                     conn,
-                    scans: m.scans.clone(),
+                    writer: m.clone(),
                     open: true,
                 })))
             }
@@ -131,7 +131,8 @@ impl TxConn {
                 let args = query.take_arguments().map_err(sqlx::Error::Encode)?;
                 let sql = query.sql();
                 blocking(|| {
-                    sqlite::each_row(&s.conn, &s.scans, sql.as_str(), args, |r| f(&r)).map(|_| ())
+                    sqlite::each_row(&s.conn, &s.writer.scans, sql.as_str(), args, |r| f(&r))
+                        .map(|_| ())
                 })
             }
             TxConn::Pg(t) => {
@@ -211,7 +212,7 @@ impl Writer {
 impl TxConn {
     fn route(&mut self) -> Route<'_, &mut AnyConnection> {
         match self {
-            TxConn::Sqlite(s) => Route::Sqlite(Inline::Tx(&s.conn, &s.scans)),
+            TxConn::Sqlite(s) => Route::Sqlite(Inline::Tx(&s.conn, &s.writer.scans)),
             TxConn::Pg(t) => Route::Pg(&mut **t),
         }
     }

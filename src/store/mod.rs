@@ -113,11 +113,7 @@ impl Store {
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
-                            conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-                            )
-                            .await?;
+                            conn.execute(sqlite::PRAGMAS).await?;
                         }
                         Ok(())
                     })

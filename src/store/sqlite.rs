@@ -34,6 +34,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// SQLite does by default at 1,000: only if the checkpointer falls behind.
 const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 
+/// Set on every connection, sqlx's (migrations) and ours.
+pub const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;";
+
 /// The path inside a `sqlite://path?options` URL.
 pub fn path_of(url: &str) -> &str {
     let rest = url
@@ -48,11 +52,7 @@ pub fn open(path: &str) -> Result<Connection, sqlx::Error> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let c = Connection::open_with_flags(path, flags).map_err(error)?;
-    c.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-         PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-    )
-    .map_err(error)?;
+    c.execute_batch(PRAGMAS).map_err(error)?;
     c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(c)
 }
@@ -126,7 +126,7 @@ impl std::fmt::Debug for Readers {
 pub struct Writer {
     conn: Arc<tokio::sync::Mutex<Connection>>,
     closed: AtomicBool,
-    pub scans: Arc<Scans>,
+    pub scans: Scans,
 }
 
 impl Writer {
@@ -138,7 +138,7 @@ impl Writer {
         let w = Arc::new(Writer {
             conn: Arc::new(tokio::sync::Mutex::new(conn)),
             closed: AtomicBool::new(false),
-            scans: Arc::new(Scans::new(0)),
+            scans: Scans::new(0),
         });
         spawn_checkpointer(open(path)?, Arc::downgrade(&w))?;
         Ok(w)
