@@ -39,7 +39,8 @@ cleanup() { as_pg "$PGBIN/pg_ctl -D $PGTMP/data -m immediate stop" >/dev/null 2>
 trap cleanup EXIT
 step "starting PostgreSQL on 127.0.0.1:$PGPORT"
 as_pg "$PGBIN/initdb -D $PGTMP/data -A trust -U postgres" >/dev/null
-as_pg "$PGBIN/pg_ctl -D $PGTMP/data -l $PGTMP/log -w -o \"-k $PGTMP -c listen_addresses=127.0.0.1 -p $PGPORT -c fsync=off -c max_connections=400\" start" >/dev/null
+as_pg "$PGBIN/pg_ctl -D $PGTMP/data -l $PGTMP/log -w -o \"-k $PGTMP -c listen_addresses=127.0.0.1 -p $PGPORT -c fsync=off -c max_connections=400\" start" >/dev/null \
+  || { echo "PostgreSQL did not start; its log:" >&2; cat "$PGTMP/log" >&2; exit 1; }
 PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
 # --- 3. Lint ---------------------------------------------------------------

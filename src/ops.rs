@@ -29,13 +29,29 @@ async fn readyz(State(app): State<AppState>) -> Response {
 
 async fn metrics(State(app): State<AppState>) -> Response {
     let mut body = app.metrics.render();
-    if let Some(n) = app.store.full_scan_steps() {
-        body.push_str(&format!(
-            "# HELP signet_sqlite_fullscan_steps_total Rows SQLite stepped through in full table scans. \
-             Growth under steady load means a statement whose cost grows with a table.\n\
-             # TYPE signet_sqlite_fullscan_steps_total counter\n\
-             signet_sqlite_fullscan_steps_total {n}\n"
-        ));
+    if let Some(s) = app.store.sqlite_stats() {
+        for (name, help, n) in [
+            (
+                "signet_sqlite_fullscan_steps_total",
+                "Rows SQLite stepped through in full table scans. \
+                 Growth under steady load means a statement whose cost grows with a table.",
+                s.fullscan_steps,
+            ),
+            (
+                "signet_sqlite_transactions_total",
+                "Write transactions committed or rolled back.",
+                s.transactions,
+            ),
+            (
+                "signet_sqlite_commits_total",
+                "COMMITs run: concurrent transactions share one (group commit).",
+                s.commits,
+            ),
+        ] {
+            body.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}\n"
+            ));
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -13,8 +13,10 @@ pub mod jose;
 pub mod key;
 pub mod names;
 pub mod ocsp;
+pub mod raw_cert;
 pub mod scep;
 pub mod serial;
+pub mod signature;
 
 pub use error::CaError;
 

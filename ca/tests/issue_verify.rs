@@ -245,3 +245,94 @@ fn failed_checks_leave_no_openssl_errors_behind() {
     assert!(openssl::error::ErrorStack::get().errors().is_empty());
     assert!(signet_ca::signed_by(&inter.cert, &root.key));
 }
+
+/// Requests made by the `openssl req` command, in each signature algorithm a
+/// client may use, including RSA-PSS (which takes OpenSSL's own check): each
+/// parses, keeps its subject, and fails once a byte of its signature flips.
+#[test]
+fn csrs_from_openssl_req_in_each_algorithm_verify_and_tampering_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "ec-sha256",
+            &[
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-sha256",
+            ],
+        ),
+        (
+            "ec-sha384",
+            &[
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-sha384",
+            ],
+        ),
+        ("rsa-sha256", &["-newkey", "rsa:2048", "-sha256"]),
+        ("rsa-sha1", &["-newkey", "rsa:2048", "-sha1"]),
+        (
+            "rsa-pss",
+            &[
+                "-newkey",
+                "rsa:2048",
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+            ],
+        ),
+        ("ed25519", &["-newkey", "ed25519"]),
+    ];
+    for (name, args) in cases {
+        let out = dir.path().join(format!("{name}.der"));
+        let st = Command::new("openssl")
+            .args(["req", "-new", "-nodes", "-utf8", "-keyout"])
+            .arg(dir.path().join(format!("{name}.key")))
+            .args([
+                "-subj",
+                "/C=DE/O=Signet Tëst/CN=device.example.test",
+                "-outform",
+                "DER",
+                "-out",
+            ])
+            .arg(&out)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{name}");
+        let der = std::fs::read(&out).unwrap();
+        let parsed = csr::parse(&der).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(parsed.der, der, "{name}");
+        assert_eq!(
+            parsed.subject,
+            [
+                ("C", "DE"),
+                ("O", "Signet Tëst"),
+                ("CN", "device.example.test")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+            "{name}"
+        );
+        let mut bad = der.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(
+            matches!(csr::parse(&bad), Err(CaError::BadCsrSignature)),
+            "{name}: a flipped signature byte must not verify"
+        );
+    }
+    // The older PEM label some clients still write.
+    let der = std::fs::read(dir.path().join("ec-sha256.der")).unwrap();
+    let pem = String::from_utf8(signet_ca::pem("NEW CERTIFICATE REQUEST", &der)).unwrap();
+    assert_eq!(csr::parse(pem.as_bytes()).unwrap().der, der);
+    let pem = String::from_utf8(signet_ca::pem("CERTIFICATE", &der)).unwrap();
+    assert!(matches!(
+        csr::parse(pem.as_bytes()),
+        Err(CaError::MalformedCsr(_))
+    ));
+}

@@ -10,6 +10,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
 use signet_ca::csr;
+use signet_ca::raw_cert::RawCert;
 use signet_ca::scep::{self, Attrs, ContentCipher, Digest, FailInfo, MessageType, PkiStatus};
 
 fn rsa() -> PKey<Private> {
@@ -31,7 +32,7 @@ fn party(cn: &str) -> Party {
 fn request(client: &Party, ra: &Party, cipher: ContentCipher, digest: Digest) -> Vec<u8> {
     let csr =
         scep::csr_with_challenge(&client.key, client.cert.subject_name(), Some("s3cret")).unwrap();
-    let env = scep::envelope(std::slice::from_ref(&ra.cert), &csr, cipher).unwrap();
+    let env = scep::envelope(&RawCert::try_from(&*ra.cert).unwrap(), &csr, cipher).unwrap();
     let attrs = Attrs {
         message_type: MessageType::PkcsReq,
         transaction_id: "tx-1",
@@ -58,7 +59,7 @@ fn request_round_trip_modern_and_legacy() {
         assert_eq!(msg.transaction_id, "tx-1");
         assert_eq!(msg.sender_nonce, [1; 16]);
         assert_eq!(msg.digest, Some(digest));
-        assert_eq!(msg.signer.to_der().unwrap(), client.cert.to_der().unwrap());
+        assert_eq!(msg.signer.der, client.cert.to_der().unwrap());
         assert_eq!(msg.cipher().unwrap(), cipher);
         if digest.is_legacy() {
             assert_eq!(msg.verify(false).unwrap_err().info, FailInfo::BadAlg);
@@ -137,7 +138,7 @@ fn cert_rep_verifies_and_decrypts_with_openssl() {
     let issued = party("issued").cert;
     let inner = scep::degenerate(&[&issued.to_der().unwrap()], &[]);
     let env = scep::envelope(
-        std::slice::from_ref(&client.cert),
+        &RawCert::try_from(&*client.cert).unwrap(),
         &inner,
         ContentCipher::Aes256,
     )
@@ -237,7 +238,9 @@ fn golden_micromdm_cert_rep() {
     msg.verify(true).unwrap();
     let req = scep::parse(&fixture("scepclient-pkcsreq.der")).unwrap();
     assert_eq!(msg.transaction_id, req.transaction_id);
-    let (inner, cipher) = msg.open(&pem_key("scepclient.key"), &req.signer).unwrap();
+    let (inner, cipher) = msg
+        .open(&pem_key("scepclient.key"), &req.signer.to_x509().unwrap())
+        .unwrap();
     assert_eq!(cipher, ContentCipher::Des, "micromdm answers in DES too");
     let p7 = Pkcs7::from_der(&inner).unwrap();
     let certs = p7.signed().unwrap().certificates().unwrap();

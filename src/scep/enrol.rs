@@ -341,15 +341,10 @@ async fn renewal_of(
         .cert
         .public_key()
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    if !signet_ca::signed_by(&msg.signer, &ca_key) {
+    if !msg.signer.signed_by(&ca_key) {
         return Ok(None);
     }
-    let serial_hex = msg
-        .signer
-        .serial_number()
-        .to_bn()
-        .map(|b| serial::to_hex(&b.to_vec()))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let serial_hex = serial::to_hex(msg.signer.serial_unsigned());
     match certs::by_serial(&app.store.read, &responder.ca_id, &serial_hex).await {
         Ok(row) if row.status == certs::ACTIVE && row.not_after.unwrap_or(0) > now() => {
             Ok(Some(row))
@@ -377,7 +372,7 @@ async fn record_refusal(
             details: json!({
                 "fail_info": f.info.name(),
                 "reason": f.text,
-                "signer": format!("{:?}", msg.signer.subject_name()),
+                "signer": msg.signer.subject,
             }),
         },
     )
@@ -408,11 +403,7 @@ fn render(
             .or_else(|| msg.cipher().ok())
             .filter(|c| legacy_ok || !c.is_legacy())
             .unwrap_or(ContentCipher::Aes128);
-        scep::envelope(
-            std::slice::from_ref(&msg.signer),
-            &scep::degenerate(&certs, &crls),
-            cipher,
-        )?
+        scep::envelope(&msg.signer, &scep::degenerate(&certs, &crls), cipher)?
     } else {
         Vec::new()
     };

@@ -216,12 +216,14 @@ pub async fn mark_status<'e>(
 }
 
 /// Certificates with this serial under any CA (serials are random, so this is 0 or 1 in practice).
+/// The serial is unique per CA: naming each CA lets the (ca_id, serial)
+/// index answer, where `serial = $1` alone scanned every certificate.
 pub async fn by_serial_any<'e>(
     db: impl Executor<'e, Database = Any>,
     serial: &str,
 ) -> Result<Vec<CertRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM certificates WHERE serial = $1"
+        "SELECT {COLS} FROM certificates WHERE ca_id IN (SELECT id FROM cas) AND serial = $1"
     )))
     .bind(serial.to_string())
     .fetch_all(db)

@@ -15,7 +15,7 @@ use sqlx::{Any, AnyPool, Describe, Either, Execute, Executor, SqlStr, Transactio
 use tokio::sync::OwnedMutexGuard;
 
 use super::batch::Stmt;
-use super::sqlite::{self, Outcome, Readers};
+use super::sqlite::{self, Outcome, Readers, Session};
 
 #[derive(Clone, Debug)]
 pub enum Reader {
@@ -39,19 +39,28 @@ pub enum TxConn {
     Pg(Transaction<'static, Any>),
 }
 
+/// A transaction on the writer (a member of a group commit, `sqlite/writer.rs`).
 #[derive(Debug)]
 pub struct SqliteTx {
-    conn: OwnedMutexGuard<Connection>,
+    /// Held until commit; None once committed.
+    session: Option<OwnedMutexGuard<Session>>,
     writer: Arc<sqlite::Writer>,
-    open: bool,
+}
+
+impl SqliteTx {
+    fn conn(&self) -> &Connection {
+        self.session
+            .as_deref()
+            .expect("a transaction in use is open")
+    }
 }
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if self.open {
+        if let Some(mut s) = self.session.take() {
             // Dropped by an error path or a cancelled request: nothing of it
             // may stay pending on the one writer connection.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            self.writer.abandon(&mut s);
         }
     }
 }
@@ -59,16 +68,10 @@ impl Drop for SqliteTx {
 impl Writer {
     pub async fn begin(&self) -> sqlx::Result<Tx> {
         match self {
-            Writer::Sqlite(m) => {
-                let conn = m.lock().await?;
-                conn.execute_batch("BEGIN IMMEDIATE")
-                    .map_err(sqlite::error)?;
-                Ok(Tx(TxConn::Sqlite(SqliteTx {
-                    conn,
-                    writer: m.clone(),
-                    open: true,
-                })))
-            }
+            Writer::Sqlite(m) => Ok(Tx(TxConn::Sqlite(SqliteTx {
+                session: Some(m.begin().await?),
+                writer: m.clone(),
+            }))),
             Writer::Pg(p) => Ok(Tx(TxConn::Pg(p.begin().await?))),
         }
     }
@@ -93,11 +96,10 @@ impl Reader {
 impl Tx {
     pub async fn commit(self) -> sqlx::Result<()> {
         match self.0 {
-            TxConn::Sqlite(mut s) => {
-                s.conn.execute_batch("COMMIT").map_err(sqlite::error)?;
-                s.open = false;
-                Ok(())
-            }
+            TxConn::Sqlite(mut s) => match s.session.take() {
+                Some(session) => s.writer.commit(session).await,
+                None => Ok(()),
+            },
             TxConn::Pg(t) => t.commit().await,
         }
     }
@@ -131,7 +133,7 @@ impl TxConn {
                 let args = query.take_arguments().map_err(sqlx::Error::Encode)?;
                 let sql = query.sql();
                 blocking(|| {
-                    sqlite::each_row(&s.conn, &s.writer.scans, sql.as_str(), args, |r| f(&r))
+                    sqlite::each_row(s.conn(), &s.writer.scans, sql.as_str(), args, |r| f(&r))
                         .map(|_| ())
                 })
             }
@@ -182,9 +184,18 @@ impl<'c> Inline<'c> {
                 ready(r.with(|c, scans| sqlite::run(c, scans, sql.as_str(), args))).boxed()
             }
             Inline::Tx(c, scans) => ready(sqlite::run(c, scans, sql.as_str(), args)).boxed(),
+            // A statement on its own is a transaction of one: it joins a
+            // group like any other (no await between begin and commit, so
+            // it cannot be cancelled half-way).
             Inline::Writer(m) => async move {
-                let c = m.lock().await?;
-                sqlite::run(&c, &m.scans, sql.as_str(), args)
+                let mut s = m.begin().await?;
+                match sqlite::run(&s, &m.scans, sql.as_str(), args) {
+                    Ok(o) => m.commit(s).await.map(|()| o),
+                    Err(e) => {
+                        m.abandon(&mut s);
+                        Err(e)
+                    }
+                }
             }
             .boxed(),
         }
@@ -212,7 +223,7 @@ impl Writer {
 impl TxConn {
     fn route(&mut self) -> Route<'_, &mut AnyConnection> {
         match self {
-            TxConn::Sqlite(s) => Route::Sqlite(Inline::Tx(&s.conn, &s.writer.scans)),
+            TxConn::Sqlite(s) => Route::Sqlite(Inline::Tx(s.conn(), &s.writer.scans)),
             TxConn::Pg(t) => Route::Pg(&mut **t),
         }
     }

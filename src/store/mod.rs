@@ -159,9 +159,10 @@ impl Store {
 
     /// Rows SQLite has stepped through in full table scans since start
     /// (`sqlite::Scans`); None on PostgreSQL.
-    pub fn full_scan_steps(&self) -> Option<u64> {
+    /// SQLite's work counters (`/metrics`); None on PostgreSQL.
+    pub fn sqlite_stats(&self) -> Option<sqlite::Stats> {
         match &self.write {
-            Writer::Sqlite(w) => Some(w.scans.load(std::sync::atomic::Ordering::Relaxed)),
+            Writer::Sqlite(w) => Some(w.stats()),
             Writer::Pg(_) => None,
         }
     }

@@ -40,11 +40,17 @@ async fn first_start_serves_health_ready_metrics_and_ca_certs() {
         metrics.contains("signet_certificates_issued_total{channel=\"api\"} 1"),
         "{metrics}"
     );
-    assert_eq!(
-        metrics.contains("\nsignet_sqlite_fullscan_steps_total "),
-        t.app.store.full_scan_steps().is_some(),
-        "{metrics}"
-    );
+    for name in [
+        "signet_sqlite_fullscan_steps_total",
+        "signet_sqlite_transactions_total",
+        "signet_sqlite_commits_total",
+    ] {
+        assert_eq!(
+            metrics.contains(&format!("\n{name} ")),
+            t.app.store.sqlite_stats().is_some(),
+            "{metrics}"
+        );
+    }
     let plain = reqwest::get(format!("{}/healthz", t.http_url))
         .await
         .unwrap();
@@ -508,6 +514,69 @@ async fn batched_writes_are_all_or_nothing() {
         Some("v")
     );
     assert_eq!(audit::verify_chain(&store.read).await.unwrap(), events + 1);
+    t.stop().await;
+}
+
+/// Concurrent transactions share COMMITs on SQLite (group commit), yet each
+/// is committed, and visible to other connections, when its commit returns.
+/// A member that is dropped, or whose statement fails, leaves the rest of its
+/// group as it was. (A failed statement undoes only itself on SQLite; on
+/// PostgreSQL it aborts its transaction, whose COMMIT then keeps nothing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_commit_in_groups_and_each_is_durable_on_return() {
+    let t = spawn_app().await;
+    let store = t.app.store.clone();
+    let insert =
+        |k: String| Stmt::new("INSERT INTO settings (key, value) VALUES ($1, 'v')").bind(k);
+    store
+        .write_batch(vec![insert("group.taken".into())])
+        .await
+        .unwrap();
+    let before = store.sqlite_stats();
+    let sqlite = before.is_some();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.write.begin().await.unwrap();
+                let key = format!("group.{i}");
+                insert(key.clone()).execute(&mut *tx).await.unwrap();
+                // Hold the writer a moment, so that others queue behind.
+                tokio::task::yield_now().await;
+                let mut kept = true;
+                if i % 4 == 2 {
+                    let dup = insert("group.taken".into()).execute(&mut *tx).await;
+                    assert!(dup.is_err(), "a duplicate key fails");
+                    kept = sqlite;
+                }
+                if i % 4 == 3 {
+                    return (key, false); // dropped uncommitted
+                }
+                tx.commit().await.unwrap();
+                if kept {
+                    let seen = settings::get(&store.read, &key).await.unwrap();
+                    assert_eq!(seen.as_deref(), Some("v"), "{key} readable once committed");
+                }
+                (key, kept)
+            })
+        })
+        .collect();
+    let mut committed = 0;
+    for task in tasks {
+        let (key, kept) = task.await.unwrap();
+        let now = settings::get(&store.read, &key).await.unwrap();
+        assert_eq!(now.is_some(), kept, "{key}");
+        committed += u64::from(kept);
+    }
+    assert_eq!(committed, if sqlite { 48 } else { 32 });
+    if let (Some(b), Some(a)) = (before, store.sqlite_stats()) {
+        assert_eq!(a.transactions - b.transactions, 64);
+        assert!(
+            a.commits - b.commits < committed,
+            "{} COMMITs for {committed} transactions: no group formed",
+            a.commits - b.commits
+        );
+    }
     t.stop().await;
 }
 

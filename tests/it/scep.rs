@@ -8,6 +8,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
 use serde_json::{Value, json};
+use signet_ca::raw_cert::RawCert;
 use signet_ca::scep::{self, Attrs, ContentCipher, Digest, MessageType};
 
 use crate::helpers::*;
@@ -98,8 +99,12 @@ impl<'a> Scep<'a> {
     }
 
     fn message(&self, kind: MessageType, dev: &Device, content: &[u8], txid: &str) -> Vec<u8> {
-        let env =
-            scep::envelope(std::slice::from_ref(&self.recipient), content, self.cipher).unwrap();
+        let env = scep::envelope(
+            &RawCert::try_from(&*self.recipient).unwrap(),
+            content,
+            self.cipher,
+        )
+        .unwrap();
         let attrs = Attrs {
             message_type: kind,
             transaction_id: txid,

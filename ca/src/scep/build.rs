@@ -2,8 +2,10 @@
 //! or a request from a test client), envelopes and degenerate SignedData.
 
 use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::encrypt::Encrypter;
 use openssl::hash::hash;
 use openssl::pkey::{Id, PKeyRef, Private};
+use openssl::rsa::Padding;
 use openssl::sign::Signer;
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509Ref};
@@ -11,6 +13,7 @@ use openssl::x509::{X509, X509Ref};
 use super::*;
 use crate::der::{self, oid, seq, wrap};
 use crate::error::{CaError, Result};
+use crate::raw_cert::RawCert;
 
 /// The SCEP attributes of one message.
 pub struct Attrs<'a> {
@@ -149,15 +152,52 @@ fn signature_algorithm(key: &PKeyRef<Private>, digest: Digest) -> Result<Vec<u8>
     Ok(seq(&oid(alg)))
 }
 
-/// Encrypt `plaintext` to `recipients` (key transport: RSA).
-pub fn envelope(recipients: &[X509], plaintext: &[u8], cipher: ContentCipher) -> Result<Vec<u8>> {
-    let mut stack = Stack::new()?;
-    for r in recipients {
-        stack.push(r.clone())?;
+/// Encrypt `plaintext` to the holder of `to`. An RSA recipient (what SCEP
+/// clients have) gets key transport written here: a fresh content key, the
+/// content encrypted with it, the key encrypted with PKCS#1 v1.5, which is
+/// what OpenSSL's CMS writes, without its per-call algorithm fetches and
+/// certificate decoding. Any other key goes through OpenSSL's CMS.
+pub fn envelope(to: &RawCert, plaintext: &[u8], cipher: ContentCipher) -> Result<Vec<u8>> {
+    let key = to.public_key()?;
+    if key.id() != Id::RSA {
+        let mut stack = Stack::new()?;
+        stack.push(to.to_x509()?)?;
+        let cms = CmsContentInfo::encrypt(&stack, plaintext, cipher.cipher(), CMSOptions::BINARY);
+        let _ = openssl::error::ErrorStack::get();
+        return Ok(cms?.to_der()?);
     }
-    let cms = CmsContentInfo::encrypt(&stack, plaintext, cipher.cipher(), CMSOptions::BINARY);
-    let _ = openssl::error::ErrorStack::get();
-    Ok(cms?.to_der()?)
+    let c = cipher.cipher();
+    let mut cek = vec![0; c.key_len()];
+    let mut iv = vec![0; c.iv_len().unwrap_or(0)];
+    openssl::rand::rand_bytes(&mut cek)?;
+    openssl::rand::rand_bytes(&mut iv)?;
+    if cipher.is_legacy() {
+        // DES keys carry odd parity in each octet's low bit.
+        for b in &mut cek {
+            *b = (*b & 0xfe) | u8::from(b.count_ones() % 2 == 0);
+        }
+    }
+    let content = openssl::symm::encrypt(c, &cek, Some(&iv), plaintext)?;
+    let mut enc = Encrypter::new(&key)?;
+    enc.set_rsa_padding(Padding::PKCS1)?;
+    let mut wrapped = vec![0; enc.encrypt_len(&cek)?];
+    let n = enc.encrypt(&cek, &mut wrapped)?;
+    wrapped.truncate(n);
+    let recipient = seq(&[
+        der::small_int(0),
+        to.issuer_and_serial(),
+        seq(&[oid("1.2.840.113549.1.1.1"), der::NULL.to_vec()].concat()),
+        der::octets(&wrapped),
+    ]
+    .concat());
+    let encrypted = seq(&[
+        oid(OID_DATA),
+        seq(&[oid(cipher.oid()), der::octets(&iv)].concat()),
+        wrap(0x80, &content),
+    ]
+    .concat());
+    let enveloped = seq(&[der::small_int(0), wrap(0x31, &recipient), encrypted].concat());
+    Ok(content_info(OID_ENVELOPED_DATA, &enveloped))
 }
 
 /// A certs-only SignedData (no content, no signers): GetCACert's CA+RA

@@ -165,7 +165,7 @@ impl ContentCipher {
             .into_iter()
             .find(|c| crate::der::oid(c.oid())[2..] == *oid)
     }
-    fn oid(self) -> &'static str {
+    pub(crate) fn oid(self) -> &'static str {
         match self {
             Self::Des => "1.3.14.3.2.7",
             Self::Des3 => "1.2.840.113549.3.7",

@@ -9,10 +9,11 @@ use openssl::hash::hash;
 use openssl::pkcs7::Pkcs7;
 use openssl::pkey::{PKeyRef, Private};
 use openssl::sign::Verifier;
-use openssl::x509::{X509, X509Ref};
+use openssl::x509::X509;
 
 use super::*;
 use crate::der::{self, DerError, Tlv};
+use crate::raw_cert::RawCert;
 
 /// A decoded pkiMessage. Decoding proves nothing: call [`PkiMessage::verify`]
 /// before trusting any of it.
@@ -27,7 +28,7 @@ pub struct PkiMessage {
     pub fail_text: Option<String>,
     /// The certificate the message was signed with: self-signed for a first
     /// enrolment, the current certificate for a renewal.
-    pub signer: X509,
+    pub signer: RawCert,
     /// None when the signer used a digest not supported here (badAlg).
     pub digest: Option<Digest>,
     /// The encapsulated content: the DER or BER EnvelopedData.
@@ -83,7 +84,7 @@ fn parse_der(input: &[u8]) -> Result<PkiMessage, String> {
         let mut list = next.content;
         while !list.is_empty() {
             let c = der::read(&mut list).map_err(e("certificates"))?;
-            certs.push(X509::from_der(c.raw).map_err(|_| "a certificate does not parse")?);
+            certs.push(RawCert::from_der(c.raw)?);
         }
         next = der::read(&mut sd).map_err(e("SignedData"))?;
     }
@@ -112,7 +113,7 @@ fn encapsulated_content(mut encap: &[u8]) -> Result<Vec<u8>, String> {
     Ok(octets.content.to_vec())
 }
 
-fn signer_info(si: Tlv<'_>, content: Vec<u8>, certs: &[X509]) -> Result<PkiMessage, String> {
+fn signer_info(si: Tlv<'_>, content: Vec<u8>, certs: &[RawCert]) -> Result<PkiMessage, String> {
     let mut si = si.content;
     der::expect(&mut si, 0x02, "version").map_err(e("SignerInfo"))?;
     let sid = der::expect(&mut si, 0x30, "issuerAndSerialNumber").map_err(e("SignerInfo"))?;
@@ -295,14 +296,8 @@ pub struct IssuerAndSerial {
 }
 
 impl IssuerAndSerial {
-    pub fn matches(&self, cert: &X509Ref) -> bool {
-        let issuer = cert.issuer_name().to_der().unwrap_or_default();
-        let serial = cert
-            .serial_number()
-            .to_bn()
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
-        issuer == self.issuer && serial == self.serial
+    pub fn matches(&self, cert: &RawCert) -> bool {
+        cert.issuer == self.issuer && cert.serial_unsigned() == self.serial
     }
 }
 

@@ -12,6 +12,7 @@ use openssl::pkcs7::Pkcs7;
 use openssl::x509::{X509, X509NameBuilder};
 use serde_json::json;
 use signet_ca::key::KeyType;
+use signet_ca::raw_cert::RawCert;
 use signet_ca::scep::{self, Attrs, ContentCipher, Digest, MessageType};
 
 pub struct Options {
@@ -45,7 +46,7 @@ async fn recipient(http: &reqwest::Client, url: &str) -> anyhow::Result<X509> {
     Ok(certs.get(1).context("no RA in GetCACert")?.to_owned())
 }
 
-fn messages(o: &Options, to: &X509) -> anyhow::Result<Vec<Vec<u8>>> {
+fn messages(o: &Options, to: &RawCert) -> anyhow::Result<Vec<Vec<u8>>> {
     // A few device keys, cycled: RSA key generation is not what is measured.
     let devices: Vec<_> = (0..8)
         .map(|i| -> anyhow::Result<_> {
@@ -70,7 +71,7 @@ fn messages(o: &Options, to: &X509) -> anyhow::Result<Vec<Vec<u8>>> {
             let mut name = X509NameBuilder::new()?;
             name.append_entry_by_text("CN", &format!("load-{run}-{i}"))?;
             let csr = scep::csr_with_challenge(key, &name.build(), Some(&o.challenge))?;
-            let env = scep::envelope(std::slice::from_ref(to), &csr, cipher)?;
+            let env = scep::envelope(to, &csr, cipher)?;
             let attrs = Attrs {
                 message_type: MessageType::PkcsReq,
                 transaction_id: &format!("load-{run}-{i}"),
@@ -92,7 +93,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .build()?;
     let to = recipient(&http, &o.url).await?;
     let prepared = Instant::now();
-    let queue = Arc::new(Mutex::new(messages(&o, &to)?));
+    let queue = Arc::new(Mutex::new(messages(&o, &RawCert::try_from(&*to)?)?));
     let prepare_secs = prepared.elapsed().as_secs_f64();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let failures = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));

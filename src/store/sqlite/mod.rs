@@ -9,10 +9,13 @@
 //! sqlx's `Any` types (arguments in, `AnyRow` out), so the store's queries
 //! and row mappings are the same on SQLite and PostgreSQL.
 
+mod writer;
+
+pub use writer::{Session, Stats, Writer};
+
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, StatementStatus, ffi};
@@ -26,13 +29,6 @@ const IDLE_READERS: usize = 16;
 
 /// Statements prepared once per connection: the store has about a hundred.
 const STATEMENT_CACHE: usize = 256;
-
-/// How often the checkpointer copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
-/// WAL pages after which the writer checkpoints inside its own commit, as
-/// SQLite does by default at 1,000: only if the checkpointer falls behind.
-const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 
 /// Set on every connection, sqlx's (migrations) and ours.
 pub const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
@@ -97,9 +93,9 @@ impl Readers {
         // A reader's page cache is dropped whenever another connection has
         // written since its last read, so with steady writes every read
         // starts cold. The writer's cache never goes stale: read through it
-        // when no one holds it (never inside someone's transaction, which
-        // holds it).
-        if let Ok(w) = self.writer.conn.try_lock() {
+        // when no one holds it and no group of transactions is waiting on
+        // it for its commit (their writes are not committed yet).
+        if let Some(w) = self.writer.try_idle() {
             return f(&w, &self.writer.scans);
         }
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -119,69 +115,6 @@ impl Readers {
 impl std::fmt::Debug for Readers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Readers").field("path", &self.path).finish()
-    }
-}
-
-/// The one writer connection, taken in turn through an async lock.
-pub struct Writer {
-    conn: Arc<tokio::sync::Mutex<Connection>>,
-    closed: AtomicBool,
-    pub scans: Scans,
-}
-
-impl Writer {
-    /// The writer for the database at `path`, with its checkpointer.
-    pub fn new(path: &str) -> Result<Arc<Writer>, sqlx::Error> {
-        let conn = open(path)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
-            .map_err(error)?;
-        let w = Arc::new(Writer {
-            conn: Arc::new(tokio::sync::Mutex::new(conn)),
-            closed: AtomicBool::new(false),
-            scans: Scans::new(0),
-        });
-        spawn_checkpointer(open(path)?, Arc::downgrade(&w))?;
-        Ok(w)
-    }
-
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-    }
-
-    pub async fn lock(&self) -> Result<tokio::sync::OwnedMutexGuard<Connection>, sqlx::Error> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(sqlx::Error::PoolClosed);
-        }
-        Ok(self.conn.clone().lock_owned().await)
-    }
-}
-
-/// Checkpoints run on a thread and connection of their own. Inside a commit
-/// (SQLite's default) a checkpoint copies up to 1,000 pages and fsyncs the
-/// database while every other writer waits for the lock; beside the writer
-/// it delays no one. The thread ends with the writer.
-fn spawn_checkpointer(conn: Connection, writer: Weak<Writer>) -> Result<(), sqlx::Error> {
-    std::thread::Builder::new()
-        .name("sqlite-checkpoint".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                match writer.upgrade() {
-                    Some(w) if !w.closed.load(Ordering::Acquire) => {}
-                    _ => return,
-                }
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
-                }
-            }
-        })
-        .map(|_| ())
-        .map_err(sqlx::Error::Io)
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer").finish_non_exhaustive()
     }
 }
 
