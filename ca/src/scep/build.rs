@@ -172,10 +172,7 @@ pub fn envelope(to: &RawCert, plaintext: &[u8], cipher: ContentCipher) -> Result
     openssl::rand::rand_bytes(&mut cek)?;
     openssl::rand::rand_bytes(&mut iv)?;
     if cipher.is_legacy() {
-        // DES keys carry odd parity in each octet's low bit.
-        for b in &mut cek {
-            *b = (*b & 0xfe) | u8::from(b.count_ones() % 2 == 0);
-        }
+        set_odd_parity(&mut cek);
     }
     let content = openssl::symm::encrypt(c, &cek, Some(&iv), plaintext)?;
     let mut enc = Encrypter::new(&key)?;
@@ -198,6 +195,15 @@ pub fn envelope(to: &RawCert, plaintext: &[u8], cipher: ContentCipher) -> Result
     .concat());
     let enveloped = seq(&[der::small_int(0), wrap(0x31, &recipient), encrypted].concat());
     Ok(content_info(OID_ENVELOPED_DATA, &enveloped))
+}
+
+/// DES keys carry odd parity in each octet: the low bit makes the count of
+/// ones odd.
+fn set_odd_parity(key: &mut [u8]) {
+    for b in key {
+        let high = *b & 0xfe;
+        *b = high | u8::from(high.count_ones() % 2 == 0);
+    }
 }
 
 /// A certs-only SignedData (no content, no signers): GetCACert's CA+RA
@@ -264,4 +270,17 @@ pub fn self_signed_signer(key: &PKeyRef<Private>, common_name: &str) -> Result<X
     b.set_not_after(&until)?;
     b.sign(key, openssl::hash::MessageDigest::sha256())?;
     Ok(b.build())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn des_keys_get_odd_parity() {
+        let mut key: Vec<u8> = (0..=255).collect();
+        super::set_odd_parity(&mut key);
+        for (i, b) in key.iter().enumerate() {
+            assert_eq!(b.count_ones() % 2, 1, "octet {i:#x} became {b:#x}");
+            assert_eq!(b & 0xfe, i as u8 & 0xfe, "only the low bit changes");
+        }
+    }
 }
