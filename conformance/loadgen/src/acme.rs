@@ -28,6 +28,7 @@ pub struct Options {
     pub http_port: u16,
     pub domain: String,
     pub server_pid: Option<u32>,
+    pub request_timeout: Duration,
     pub eab: Option<(String, Vec<u8>)>,
 }
 
@@ -363,6 +364,22 @@ async fn flow(
     Ok(())
 }
 
+/// Errors are counted by kind: a transport error's URL would make every
+/// one of them a kind of its own.
+fn error_kind(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<reqwest::Error>() {
+        Some(r) if r.is_timeout() => "timeout".into(),
+        Some(r) => {
+            let text = r.to_string();
+            match r.url() {
+                Some(u) => text.replace(&format!(" for url ({u})"), ""),
+                None => text,
+            }
+        }
+        None => e.to_string(),
+    }
+}
+
 fn eab_jws(c: &Client, kid: &str, hmac_key: &[u8], url: &str) -> anyhow::Result<Value> {
     let p = b64(json!({"alg": "HS256", "kid": kid, "url": url})
         .to_string()
@@ -376,7 +393,7 @@ fn eab_jws(c: &Client, kid: &str, hmac_key: &[u8], url: &str) -> anyhow::Result<
 pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut b = reqwest::Client::builder()
         .pool_max_idle_per_host(o.concurrency * 2)
-        .timeout(Duration::from_secs(30));
+        .timeout(o.request_timeout);
     if let Some(p) = &o.ca_bundle {
         for c in reqwest::Certificate::from_pem_bundle(&std::fs::read(p)?)? {
             b = b.add_root_certificate(c);
@@ -446,7 +463,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                             .lock()
                             .expect("lock")
                             .errors
-                            .entry(e.to_string())
+                            .entry(error_kind(&e))
                             .or_default() += 1
                     }
                 }

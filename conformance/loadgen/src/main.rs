@@ -92,6 +92,10 @@ enum Cmd {
         /// The server's pid, to report its CPU seconds per flow from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// A request that takes longer fails the flow (a hung server shows
+        /// as timeouts in `errors` instead of stretching the run).
+        #[arg(long, default_value_t = 30)]
+        request_timeout_secs: u64,
         #[arg(long, requires = "eab_hmac")]
         eab_kid: Option<String>,
         /// base64url HMAC key.
@@ -140,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
             http_port,
             domain,
             server_pid,
+            request_timeout_secs,
             eab_kid,
             eab_hmac,
         } => {
@@ -161,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
                 http_port,
                 domain,
                 server_pid,
+                request_timeout: std::time::Duration::from_secs(request_timeout_secs),
                 eab,
             })
             .await

@@ -30,9 +30,11 @@ const IDLE_READERS: usize = 16;
 /// Statements prepared once per connection: the store has about a hundred.
 const STATEMENT_CACHE: usize = 256;
 
-/// Set on every connection, sqlx's (migrations) and ours.
+/// Set on every connection, sqlx's (migrations) and ours. `temp_store`:
+/// a group commit's savepoint journal outgrows SQLite's 64 KiB spill
+/// threshold, and a file-backed one is created and unlinked per group.
 pub const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;";
+     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;";
 
 /// The path inside a `sqlite://path?options` URL.
 pub fn path_of(url: &str) -> &str {
