@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row};
 
 use super::batch::Stmt;
-use super::{Result, Store, StoreError, now};
+use super::{Backend, Result, Store, StoreError, TxConn, now};
 
 pub struct Event<'a> {
     pub actor: &'a str,
@@ -82,6 +82,22 @@ impl Pending {
         Stmt::new("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
     }
 
+    /// PostgreSQL: head, hash and INSERT in one statement (migration 0013),
+    /// so the head's row lock is held for one round trip fewer.
+    fn appended(self) -> Stmt {
+        self.bound_as_1_to_7(Stmt::new("SELECT audit_append($1,$2,$3,$4,$5,$6,$7)"))
+    }
+
+    fn bound_as_1_to_7(self, s: Stmt) -> Stmt {
+        s.bind(self.at)
+            .bind(self.actor)
+            .bind(self.action)
+            .bind(self.target)
+            .bind(self.severity)
+            .bind(self.request_id)
+            .bind(self.details)
+    }
+
     /// The event's INSERT, chained after the row `head()` returned.
     pub fn chained(self, head: &AnyRow) -> Result<Stmt> {
         let seq: i64 = head.try_get(0)?;
@@ -98,20 +114,14 @@ impl Pending {
             &self.details,
         ]);
         // The trigger audit_head_follows (migration 0008) moves the head's hash.
-        Ok(Stmt::new(
-            "INSERT INTO audit_events (seq, at, actor, action, target, severity, request_id, details, prev_hash, hash) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-        )
-        .bind(seq)
-        .bind(self.at)
-        .bind(self.actor)
-        .bind(self.action)
-        .bind(self.target)
-        .bind(self.severity)
-        .bind(self.request_id)
-        .bind(self.details)
-        .bind(prev)
-        .bind(hash))
+        Ok(self
+            .bound_as_1_to_7(Stmt::new(
+                "INSERT INTO audit_events (at, actor, action, target, severity, request_id, details, seq, prev_hash, hash) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            ))
+            .bind(seq)
+            .bind(prev)
+            .bind(hash))
     }
 }
 
@@ -124,10 +134,21 @@ pub async fn with_event(
     guard: Option<&'static str>,
     event: Pending,
 ) -> Result<()> {
-    stmts.push(Pending::head());
+    // On SQLite the INSERT follows the head's row; PostgreSQL does both in
+    // the last statement, whose row is the event's sequence number.
+    let chain_after = match store.backend {
+        Backend::Postgres => {
+            stmts.push(event.appended());
+            None
+        }
+        Backend::Sqlite => {
+            stmts.push(Pending::head());
+            Some(event)
+        }
+    };
     store
         .write_then(stmts, move |mut rows| {
-            let head = rows
+            let last = rows
                 .pop()
                 .ok_or_else(|| StoreError::Corrupt("audit head row missing".into()))?;
             if let Some(msg) = guard
@@ -135,14 +156,21 @@ pub async fn with_event(
             {
                 return Err(StoreError::Conflict(msg.into()));
             }
-            Ok(vec![event.chained(&head)?])
+            match chain_after {
+                Some(event) => Ok(vec![event.chained(&last)?]),
+                None => Ok(Vec::new()),
+            }
         })
         .await
 }
 
 /// Append an event inside the caller's transaction.
-pub async fn record(conn: &mut super::TxConn, e: Event<'_>) -> Result<()> {
+pub async fn record(conn: &mut TxConn, e: Event<'_>) -> Result<()> {
     let pending = Pending::new(e);
+    if let TxConn::Pg(_) = conn {
+        pending.appended().fetch_one(&mut *conn).await?;
+        return Ok(());
+    }
     let head = Pending::head().fetch_one(&mut *conn).await?;
     pending.chained(&head)?.execute(&mut *conn).await?;
     Ok(())

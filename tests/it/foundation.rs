@@ -517,6 +517,37 @@ async fn batched_writes_are_all_or_nothing() {
     t.stop().await;
 }
 
+/// Events are chained by the application on SQLite and by `audit_append`
+/// on PostgreSQL; the verifier recomputes every hash in Rust, so text beyond
+/// ASCII (lengths are counted in bytes) and a missing target must come out
+/// the same both ways, appended alone or inside a transaction.
+#[tokio::test]
+async fn audit_events_with_non_ascii_text_chain_and_verify() {
+    let t = spawn_app().await;
+    let store = &t.app.store;
+    let events = audit::verify_chain(&store.read).await.unwrap();
+    let event = |target| audit::Event {
+        actor: "zoë@exämple.test",
+        action: "test.ünïcode",
+        target,
+        severity: "info",
+        request_id: Some("req-✓"),
+        details: serde_json::json!({"note": "naïve café ✓ 証明書 🔐", "n": 1}),
+    };
+    audit::with_event(store, vec![], None, audit::Pending::new(event(None)))
+        .await
+        .unwrap();
+    let mut tx = store.write.begin().await.unwrap();
+    audit::record(&mut tx, event(Some("证书 ✓"))).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(audit::verify_chain(&store.read).await.unwrap(), events + 2);
+    let rows = audit::list_for_target(&store.read, "证书 ✓").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].actor, "zoë@exämple.test");
+    assert_eq!(rows[0].request_id.as_deref(), Some("req-✓"));
+    t.stop().await;
+}
+
 /// Concurrent transactions share COMMITs on SQLite (group commit), yet each
 /// is committed, and visible to other connections, when its commit returns.
 /// A member that is dropped, or whose statement fails, leaves the rest of its
