@@ -565,10 +565,15 @@ async fn concurrent_transactions_commit_in_groups_and_each_is_durable_on_return(
         .unwrap();
     let before = store.sqlite_stats();
     let sqlite = before.is_some();
+    // All start together: on a loaded machine the spawning thread can be so
+    // slow that each task would finish before the next one exists.
+    let (start, gate) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = (0..64)
         .map(|i| {
             let store = store.clone();
+            let mut gate = gate.clone();
             tokio::spawn(async move {
+                gate.wait_for(|open| *open).await.unwrap();
                 let mut tx = store.write.begin().await.unwrap();
                 let key = format!("group.{i}");
                 insert(key.clone()).execute(&mut *tx).await.unwrap();
@@ -592,6 +597,7 @@ async fn concurrent_transactions_commit_in_groups_and_each_is_durable_on_return(
             })
         })
         .collect();
+    start.send(true).unwrap();
     let mut committed = 0;
     for task in tasks {
         let (key, kept) = task.await.unwrap();
