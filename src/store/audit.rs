@@ -75,10 +75,10 @@ impl Pending {
         }
     }
 
-    /// Takes the next sequence number and returns it with the previous
-    /// hash. Locking the single audit_head row serialises writers, including
-    /// across replicas.
-    pub fn head() -> Stmt {
+    /// SQLite: takes the next sequence number and returns it with the
+    /// previous hash, for [`Self::chained`]. (On PostgreSQL `audit_append`
+    /// does this inside; there the head's row lock serialises replicas.)
+    fn head() -> Stmt {
         Stmt::new("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
     }
 
@@ -99,7 +99,7 @@ impl Pending {
     }
 
     /// The event's INSERT, chained after the row `head()` returned.
-    pub fn chained(self, head: &AnyRow) -> Result<Stmt> {
+    fn chained(self, head: &AnyRow) -> Result<Stmt> {
         let seq: i64 = head.try_get(0)?;
         let prev: String = head.try_get(1)?;
         let (seq_s, at_s) = (seq.to_string(), self.at.to_string());
