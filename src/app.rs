@@ -23,6 +23,8 @@ pub struct App {
     pub nonces: crate::acme::nonce::Nonces,
     pub accounts: crate::acme::accounts::Accounts,
     pub scep: crate::scep::responder::Responders,
+    /// Revocations waiting for their CRL (`revocation::crl::spawn_revoke_publisher`).
+    pub revoke_trigger: crate::revocation::crl::RevokeTrigger,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
     pub https_url: String,
     /// Base URL of the plain-HTTP listener, used in CRLDP/AIA.
@@ -53,23 +55,34 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
         .merge(ops::routes())
         .merge(crate::acme::routes(state.clone()))
         .merge(crate::api::routes(state.clone()))
-        .merge(crate::scep::routes())
-        .layer(axum::middleware::from_fn(crate::error::request_id))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
-        .with_state(state.clone());
+        .merge(crate::scep::routes());
     let http = Router::new()
         .merge(ops::routes())
         .route("/ca/{file}", get(ops::ca_certificate))
         .merge(crate::revocation::http::routes())
-        .merge(crate::scep::routes())
+        .merge(crate::scep::routes());
+    (
+        with_common_layers(https, &state),
+        with_common_layers(http, &state),
+    )
+}
+
+/// What every listener does around its routes, innermost first: a panic
+/// becomes a JSON 500, framework errors take the error shape, unknown routes
+/// get a JSON 404; a body left unread is drained; then the request id (with
+/// the access log) and metrics.
+pub fn with_common_layers(routes: Router<AppState>, state: &AppState) -> Router {
+    routes
+        .fallback(crate::error::no_route)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::error::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(crate::error::uniform_errors))
+        .layer(axum::middleware::from_fn(crate::drain::drain_unread_body))
         .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
         ))
-        .with_state(state);
-    (https, http)
+        .with_state(state.clone())
 }

@@ -129,6 +129,7 @@ pub async fn start(
         nonces: crate::acme::nonce::Nonces::for_store(&store, &master_key)?,
         accounts: crate::acme::accounts::Accounts::for_store(&store),
         scep: Default::default(),
+        revoke_trigger: Default::default(),
         config: cfg,
         store,
         master_key,
@@ -183,7 +184,7 @@ async fn seed_once(store: &Store, name: &str, spec: &TemplateSpec) -> anyhow::Re
 }
 
 async fn seed(cfg: &Config, store: &Store) -> anyhow::Result<()> {
-    let default_id = seed_once(store, "default", &TemplateSpec::default()).await?;
+    let default_id = seed_once(store, "default", &TemplateSpec::allow_any_host()).await?;
     seed_once(
         store,
         crate::scep::DEVICE_TEMPLATE,
@@ -193,7 +194,7 @@ async fn seed(cfg: &Config, store: &Store) -> anyhow::Result<()> {
     let server = TemplateSpec {
         channels: vec![Channel::Api],
         description: "Signet's own TLS certificate".into(),
-        ..Default::default()
+        ..TemplateSpec::allow_any_host()
     };
     templates::upsert(
         &store.write,

@@ -38,6 +38,10 @@ pub struct Config {
     pub scep: ScepConfig,
     /// Templates upserted into the store at every start (name → spec).
     pub templates: BTreeMap<String, TemplateSpec>,
+    /// `SIGNET_*` environment variables that name no setting (Kubernetes'
+    /// service links, SIGNET_URL for the CLI): ignored, and reported once.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +111,22 @@ pub struct RevocationConfig {
     /// with an Issuing Distribution Point; certificates name their shard's
     /// CRL. 1 means no sharding. The complete CRL is published either way.
     pub crl_shards: u32,
+    /// What a revocation publishes, a moment later: `full` (a full CRL and a
+    /// delta: relying parties that read only the CRL distribution point,
+    /// such as `openssl verify -crl_check`, see it), `delta`, or `off` (the
+    /// schedule alone).
+    pub publish_on_revoke: PublishOnRevoke,
+    /// How long after a revocation that publication waits, so that a burst
+    /// of revocations makes one CRL.
+    pub publish_on_revoke_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishOnRevoke {
+    Full,
+    Delta,
+    Off,
 }
 
 impl Default for RevocationConfig {
@@ -119,6 +139,8 @@ impl Default for RevocationConfig {
             ocsp_validity_secs: 3600,
             check_interval_secs: 60,
             crl_shards: 1,
+            publish_on_revoke: PublishOnRevoke::Full,
+            publish_on_revoke_delay_ms: 2000,
         }
     }
 }
@@ -235,6 +257,7 @@ impl Default for Config {
             revocation: RevocationConfig::default(),
             scep: ScepConfig::default(),
             templates: BTreeMap::new(),
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -296,7 +319,25 @@ impl Config {
     /// Load for a data dir: defaults, then `<data_dir>/signet.toml` (or an
     /// explicit file), then the environment. Errors name the key and the reason.
     pub fn load(data_dir: Option<&Path>, file: Option<&Path>) -> anyhow::Result<Config> {
-        let env = Env::prefixed("SIGNET_").split("__");
+        // Only variables whose first path segment is a setting are read:
+        // Kubernetes injects SIGNET_PORT=tcp://… and SIGNET_SERVICE_HOST into
+        // every pod beside a Service named `signet`. A typo below a known
+        // section (SIGNET_ACME__EAB_REQUIRD) still stops the start.
+        let known = top_level_keys();
+        let is_setting = move |key: &str| {
+            let top = key.split("__").next().unwrap_or_default();
+            known.iter().any(|k| top.eq_ignore_ascii_case(k))
+        };
+        let ignored_env: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| {
+                k.strip_prefix("SIGNET_")
+                    .is_some_and(|rest| !is_setting(rest))
+            })
+            .collect();
+        let env = Env::prefixed("SIGNET_")
+            .filter(move |k| is_setting(k.as_str()))
+            .split("__");
         // The data dir decides where signet.toml is, so resolve it first.
         let data_dir = match data_dir {
             Some(d) => d.to_path_buf(),
@@ -317,6 +358,7 @@ impl Config {
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(&e)))?;
         cfg.data_dir = data_dir;
+        cfg.ignored_env = ignored_env;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -468,6 +510,14 @@ fn comma_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>
     })
 }
 
+/// The names of the top-level settings, e.g. `listen`, `acme`.
+fn top_level_keys() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The commented `signet.toml` written on first start: every default visible.
 pub fn default_file(cfg: &Config) -> String {
     format!(
@@ -480,8 +530,8 @@ database_url = "{db}"
 database_max_connections = {maxc}   # PostgreSQL pool size (SQLite: one writer, readers as needed)
 listen = "{listen}"            # HTTPS: ACME + REST API
 http_listen = "{http}"       # plain HTTP: CA certs, CRL, OCSP, SCEP
-public_url = ""                # base URL clients use; empty = https://<listen>
-public_http_url = ""           # base URL put in CRL/AIA extensions; empty = http://<http_listen>
+public_url = "{public}"                # base URL clients use; empty = https://<listen>
+public_http_url = "{public_http}"           # base URL put in CRL/AIA extensions; empty = http://<http_listen>
 master_key = ""                # base64 32 bytes; empty = <data_dir>/master.key
 
 [log]
@@ -528,6 +578,8 @@ delta_validity_secs = 3600
 ocsp_validity_secs = 3600      # OCSP nextUpdate and cache lifetime
 check_interval_secs = 60
 crl_shards = 1                 # >1: partition CRLs by serial (Issuing Distribution Point)
+publish_on_revoke = "full"     # full (full CRL + delta) | delta | off: published after each revocation…
+publish_on_revoke_delay_ms = 2000  # …this long after it, once for a burst
 
 # SCEP profiles, served at http://<http_listen>/scep/<name>. See README "SCEP".
 [scep.profiles.default]
@@ -551,6 +603,8 @@ include_ca_in_reply = false
 # max_validity_days = 30
 "#,
         db = cfg.database_url,
+        public = cfg.public_url,
+        public_http = cfg.public_http_url,
         maxc = cfg.database_max_connections,
         listen = cfg.listen,
         http = cfg.http_listen,

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<Value>,
+    /// Seconds, sent as `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
     pub fn not_found(what: &str) -> Self {
@@ -62,10 +65,29 @@ pub async fn request_id(req: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // The path only: query strings can carry secrets (SCEP messages, tokens).
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!("request", request_id = %id);
+    let started = std::time::Instant::now();
     let mut resp = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span))
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
+    span.in_scope(|| {
+        tracing::info!(
+            target: "signet::access",
+            %method,
+            %path,
+            status = resp.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            %peer,
+            "request"
+        )
+    });
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -83,7 +105,12 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
         let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details, "request_id": current_request_id()}});
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
     }
 }
 
@@ -115,6 +142,7 @@ impl From<IssueError> for ApiError {
                     .iter()
                     .map(|v| serde_json::to_value(v).unwrap_or_default())
                     .collect(),
+                retry_after: None,
             },
             IssueError::Unknown(what, name) => ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -122,6 +150,11 @@ impl From<IssueError> for ApiError {
                 format!("unknown {what} {name:?}"),
             ),
             IssueError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            IssueError::KeyCompromised => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "key_compromised",
+                e.to_string(),
+            ),
             IssueError::Ca(c) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_csr",
@@ -133,4 +166,102 @@ impl From<IssueError> for ApiError {
             }
         }
     }
+}
+
+/// Stable `code` for an HTTP status that axum or hyper answered on their own
+/// (a rejected extractor, an unknown route or method, a body over its limit).
+fn code_for(status: StatusCode, message: &str) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST if message.starts_with("Failed to deserialize query string") => {
+            "invalid_query"
+        }
+        StatusCode::BAD_REQUEST => "malformed_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    }
+}
+
+/// Every error answered with a plain-text or empty body becomes the JSON
+/// error shape, or a problem document under `/acme/`: the routes' own errors
+/// are already JSON, and so one shape covers what the framework answers too.
+/// Other bodies (OCSP, SCEP, CRLs) pass untouched.
+pub async fn uniform_errors(req: Request, next: Next) -> Response {
+    let acme = req.uri().path().starts_with("/acme/");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let rendered = if acme {
+        let mut p = crate::acme::problem::Problem::malformed(message);
+        if status.is_server_error() {
+            p = crate::acme::problem::Problem::server_internal(p.detail);
+        }
+        p.status = status;
+        p.into_response()
+    } else {
+        ApiError::new(status, code_for(status, &message), message).into_response()
+    };
+    let (new_parts, body) = rendered.into_parts();
+    // Keep what the original answer said beyond its body (Allow, Retry-After).
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (k, v) in new_parts.headers.iter() {
+        parts.headers.insert(k, v.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
+/// A route that does not exist: the JSON error shape, or a problem document
+/// under `/acme/`.
+pub async fn no_route(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/acme/") {
+        crate::acme::problem::Problem::not_found(format!("no ACME resource at {}", uri.path()))
+            .into_response()
+    } else {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route {}", uri.path()),
+        )
+        .into_response()
+    }
+}
+
+/// A handler that panicked: a JSON 500 that names the request, never a
+/// dropped connection.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    tracing::error!(panic = what, "handler panicked");
+    ApiError::internal("the server hit an internal error; the request id identifies it in the log")
+        .into_response()
 }

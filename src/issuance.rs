@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::ca_registry::CaLoadError;
 use crate::policy::{self, Channel, PolicyRequest, TemplateSpec, Violation};
 use crate::store::certificates::{self as certs, CertRow};
-use crate::store::{StoreError, audit, cas, new_id, now, projects, templates};
+use crate::store::{StoreError, audit, blocked_keys, cas, new_id, now, projects, templates};
 
 /// Where the subject key comes from.
 pub enum RequestKey {
@@ -86,6 +86,8 @@ pub enum IssueError {
     Store(#[from] StoreError),
     #[error("CA unavailable: {0}")]
     CaUnavailable(String),
+    #[error("the public key belongs to a certificate revoked for keyCompromise")]
+    KeyCompromised,
 }
 
 impl From<CaLoadError> for IssueError {
@@ -134,7 +136,12 @@ pub async fn evaluate(app: &App, req: &IssuanceRequest) -> Result<Resolved, Issu
         .map_err(not_found("template", &template_ref))?;
     let spec: TemplateSpec = serde_json::from_str(&trow.spec).map_err(StoreError::from)?;
     let key_info = match &req.key {
-        RequestKey::Csr(c) => c.key.clone(),
+        RequestKey::Csr(c) => {
+            if blocked_keys::is_blocked(db, &c.spki_der).await? {
+                return Err(IssueError::KeyCompromised);
+            }
+            c.key.clone()
+        }
         RequestKey::Generate(kt) => key_info_of(*kt),
     };
     let plan = policy::evaluate(
@@ -216,7 +223,33 @@ pub async fn submit(app: &App, req: IssuanceRequest) -> Result<Outcome, IssueErr
     if row.status == certs::PENDING_APPROVAL {
         return Ok(Outcome::Pending(Box::new(row)));
     }
-    Ok(Outcome::Issued(Box::new(sign_with(app, row, key).await?)))
+    let id = row.id.clone();
+    match sign_with(app, row, key).await {
+        Ok(row) => Ok(Outcome::Issued(Box::new(row))),
+        Err(e) => Err(fail_reserved(app, &id, e).await),
+    }
+}
+
+/// A row that cannot be signed is marked `failed` at once, so nothing stays
+/// `issuing` that no one will finish. A store that cannot be reached keeps
+/// the row `issuing` for `reconcile` to finish: the plan was checked before
+/// the reserve, so signing it later can succeed.
+async fn fail_reserved(app: &App, id: &str, e: IssueError) -> IssueError {
+    if matches!(e, IssueError::Store(_) | IssueError::CaUnavailable(_)) {
+        return e;
+    }
+    if let Err(m) = certs::mark_status(
+        &app.store.write,
+        id,
+        certs::ISSUING,
+        certs::FAILED,
+        Some(&e.to_string()),
+    )
+    .await
+    {
+        tracing::error!(certificate = %id, error = %m, "cannot mark an unsignable certificate failed");
+    }
+    e
 }
 
 /// Policy, then commit the row: `pending_approval`, or `issuing` with a
@@ -231,6 +264,17 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
             (k.public_key_to_der().map_err(CaError::from)?, None, Some(k))
         }
     };
+    // Everything the signature will cover is built once now: a plan OpenSSL
+    // would refuse is answered before a row exists.
+    let issuer = app
+        .cas
+        .get(&app.store, &app.master_key, &resolved.ca_id)
+        .await?;
+    match (&req.key, &key_sealed) {
+        (RequestKey::Csr(c), _) => issue::check(&issuer, &resolved.plan, &c.public_key)?,
+        (_, Some(k)) => issue::check(&issuer, &resolved.plan, k)?,
+        _ => {}
+    }
     let id = new_id();
     let key_sealed = match key_sealed {
         Some(k) => Some(key::seal_key(&app.master_key, id.as_bytes(), &k)?),

@@ -6,6 +6,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod ca_registry;
 pub mod config;
+mod drain;
 pub mod eab;
 pub mod error;
 pub mod issuance;

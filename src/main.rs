@@ -56,6 +56,8 @@ enum Cmd {
         /// Extra DNS names for the server's TLS certificate.
         #[arg(long = "dns")]
         dns: Vec<String>,
+        #[command(flatten)]
+        urls: PublicUrls,
         /// Import an existing issuing CA instead of creating one (PEM).
         #[arg(long, requires = "import_key")]
         import_cert: Option<PathBuf>,
@@ -73,6 +75,8 @@ enum Cmd {
         listen: Option<SocketAddr>,
         #[arg(long)]
         http_listen: Option<SocketAddr>,
+        #[command(flatten)]
+        urls: PublicUrls,
     },
     /// API tokens.
     Token {
@@ -188,15 +192,13 @@ enum CertCmd {
         id: String,
         #[arg(long, default_value = "unspecified")]
         reason: String,
-        #[arg(long, default_value = "cli")]
-        actor: String,
     },
+    /// Approve a pending request as the operating-system user running this
+    /// command (N-of-M counts distinct identities).
     Approve {
         #[command(flatten)]
         common: Common,
         id: String,
-        #[arg(long)]
-        approver: String,
         #[arg(long)]
         comment: Option<String>,
     },
@@ -205,10 +207,32 @@ enum CertCmd {
         common: Common,
         id: String,
         #[arg(long)]
-        approver: String,
-        #[arg(long)]
         comment: Option<String>,
     },
+}
+
+/// The base URLs written into certificates (CRLDP, AIA) and the ACME
+/// directory. `init` records them in the signet.toml it writes.
+#[derive(clap::Args, Clone)]
+struct PublicUrls {
+    /// HTTPS base URL as clients see it, e.g. https://ca.corp.example.com:8443
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Plain-HTTP base URL that relying parties reach for CRLs, OCSP and CA
+    /// certificates, e.g. http://ca.corp.example.com
+    #[arg(long)]
+    public_http_url: Option<String>,
+}
+
+impl PublicUrls {
+    fn apply(self, cfg: &mut Config) {
+        if let Some(u) = self.public_url {
+            cfg.public_url = u;
+        }
+        if let Some(u) = self.public_http_url {
+            cfg.public_http_url = u;
+        }
+    }
 }
 
 fn load(common: &Common) -> anyhow::Result<Config> {
@@ -249,12 +273,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             root_validity_days,
             issuing_validity_days,
             dns,
+            urls,
             import_cert,
             import_key,
             import_chain,
         } => {
             let mut cfg = load(&common)?;
             init_logging(&cfg);
+            urls.apply(&mut cfg);
             if let Some(k) = ca_key_type {
                 cfg.ca.key_type = k;
             }
@@ -291,9 +317,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             common,
             listen,
             http_listen,
+            urls,
         } => {
             let mut cfg = load(&common)?;
             init_logging(&cfg);
+            urls.apply(&mut cfg);
+            if !cfg.ignored_env.is_empty() {
+                tracing::warn!(
+                    variables = %cfg.ignored_env.join(", "),
+                    "ignoring SIGNET_* environment variables that are not settings"
+                );
+            }
+            let requested_http_port = http_listen.unwrap_or(cfg.http_listen).port();
             if let Some(l) = listen {
                 cfg.listen = l;
             }
@@ -317,8 +352,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let (cert, key) = bootstrap::ensure_tls_cert(&app).await?;
             let acceptor = server::tls_acceptor(&cert, &key)?;
+            for w in server::certificate_url_warnings(
+                &app.config.public_http_url,
+                &http_url,
+                requested_http_port,
+            ) {
+                tracing::warn!("{w}");
+            }
             signet::acme::spawn_nonce_purger(app.clone());
             signet::revocation::crl::spawn_scheduler(app.clone());
+            signet::revocation::crl::spawn_revoke_publisher(app.clone());
             let p = Paths::new(&app.config);
             println!("https: {https_url}");
             println!("http: {http_url}");
@@ -525,13 +568,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
         }
         Cmd::Cert {
-            cmd:
-                CertCmd::Revoke {
-                    common,
-                    id,
-                    reason,
-                    actor,
-                },
+            cmd: CertCmd::Revoke { common, id, reason },
         } => {
             let app = offline_app(load(&common)?, &InitOptions::default()).await?;
             let code = reason.parse::<i64>().ok().or_else(|| {
@@ -544,26 +581,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let row = signet::store::certificates::get(&app.store.read, &id)
                 .await
                 .with_context(|| format!("no certificate {id}"))?;
-            signet::revocation::revoke(&app, &row, code, &format!("cli:{actor}")).await?;
+            signet::revocation::revoke(&app, &row, code, &os_identity()).await?;
             println!("revoked: {id} (reason {code})");
+            // No publisher runs in this process: publish before exiting.
+            let mode = app.config.revocation.publish_on_revoke;
+            if mode != signet::config::PublishOnRevoke::Off {
+                signet::revocation::crl::publish_after_revocation(
+                    &app,
+                    &row.ca_id,
+                    signet::store::now(),
+                    mode,
+                )
+                .await?;
+            }
             app.store.close().await;
         }
         Cmd::Cert { cmd } => {
-            let (common, id, approver, comment, approve) = match cmd {
+            let (common, id, comment, approve) = match cmd {
                 CertCmd::Approve {
                     common,
                     id,
-                    approver,
                     comment,
-                } => (common, id, approver, comment, true),
+                } => (common, id, comment, true),
                 CertCmd::Reject {
                     common,
                     id,
-                    approver,
                     comment,
-                } => (common, id, approver, comment, false),
+                } => (common, id, comment, false),
                 _ => unreachable!("handled above"),
             };
+            let approver = os_identity();
             let app = offline_app(load(&common)?, &InitOptions::default()).await?;
             if approve {
                 match issuance::approve(&app, &id, &approver, comment.as_deref()).await? {
@@ -580,6 +627,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Who runs a local command: the operating-system account of the process's
+/// real uid (not $USER, which anyone can set).
+fn os_identity() -> String {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => format!("os-user:{}", u.name),
+        _ => format!("os-user:uid-{uid}"),
+    }
 }
 
 #[tokio::main]

@@ -142,3 +142,42 @@ pub fn base_url(scheme: &str, configured: &str, bound: SocketAddr) -> String {
     };
     format!("{scheme}://{}", SocketAddr::new(ip, bound.port()))
 }
+
+/// What is wrong with the base URL that certificates carry in their CRLDP
+/// and AIA extensions: relying parties elsewhere cannot reach loopback, and
+/// a port picked by the OS changes at the next start while the certificates
+/// keep naming the old one.
+pub fn certificate_url_warnings(
+    configured: &str,
+    http_url: &str,
+    requested_port: u16,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let host = http_url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        out.push(format!(
+            "certificates issued now name {http_url} for their CRL, OCSP and CA certificate: a loopback \
+             address that other machines cannot reach; set public_http_url (or init --public-http-url)"
+        ));
+    }
+    if configured.is_empty() && requested_port == 0 {
+        out.push(format!(
+            "certificates issued now name {http_url}, a port chosen by the OS for this run only; \
+             after a restart their CRL and OCSP URLs break; set public_http_url or a fixed http_listen port"
+        ));
+    }
+    out
+}

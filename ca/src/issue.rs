@@ -116,6 +116,33 @@ pub fn sign<T: HasPublic>(
     serial_bytes: &[u8],
     subject_key: &PKeyRef<T>,
 ) -> Result<Vec<u8>> {
+    let mut b = build(&signer, plan, serial_bytes, subject_key)?;
+    let sign_key = match &signer {
+        SignAs::Issuer(i) => &*i.key,
+        SignAs::SelfSigned(k) => *k,
+    };
+    b.sign(sign_key, signing_digest(sign_key))?;
+    Ok(b.build().to_der()?)
+}
+
+/// Build everything a signature would cover, and sign nothing: a plan that
+/// passes this can be signed, so the pipeline checks it before it reserves
+/// a serial (an attribute too long for its ASN.1 type, a SAN OpenSSL
+/// refuses).
+pub fn check<T: HasPublic>(
+    issuer: &Issuer,
+    plan: &CertPlan,
+    subject_key: &PKeyRef<T>,
+) -> Result<()> {
+    build(&SignAs::Issuer(issuer), plan, &[1; 16], subject_key).map(drop)
+}
+
+fn build<T: HasPublic>(
+    signer: &SignAs<'_>,
+    plan: &CertPlan,
+    serial_bytes: &[u8],
+    subject_key: &PKeyRef<T>,
+) -> Result<X509Builder> {
     if plan.not_after <= plan.not_before {
         return Err(CaError::InvalidPlan(
             "notAfter must be after notBefore".into(),
@@ -137,14 +164,14 @@ pub fn sign<T: HasPublic>(
     }
     let name = name.build();
     b.set_subject_name(&name)?;
-    let (issuer_cert, sign_key) = match &signer {
+    let issuer_cert = match signer {
         SignAs::Issuer(i) => {
             b.set_issuer_name(i.cert.subject_name())?;
-            (Some(&i.cert), &*i.key)
+            Some(&i.cert)
         }
-        SignAs::SelfSigned(k) => {
+        SignAs::SelfSigned(_) => {
             b.set_issuer_name(&name)?;
-            (None, *k)
+            None
         }
     };
     let (nb, na) = (
@@ -211,8 +238,7 @@ pub fn sign<T: HasPublic>(
     if !aia.is_empty() {
         b.append_extension(conf_ext(Nid::INFO_ACCESS, &aia.join(","))?)?;
     }
-    b.sign(sign_key, signing_digest(sign_key))?;
-    Ok(b.build().to_der()?)
+    Ok(b)
 }
 
 fn check_uri(u: &str) -> Result<&str> {

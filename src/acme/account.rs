@@ -258,6 +258,7 @@ pub async fn orders(
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
+    jws.require_post_as_get()?;
     own(&jws, &id)?;
     let ids = db::order_ids_for_account(&app.store.read, &id).await?;
     let urls: Vec<String> = ids.iter().map(|o| url(&app, "order", o)).collect();

@@ -78,7 +78,7 @@ pub async fn get_authz(
     let mut a = own_authz(&app, &jws, &id).await?;
     let up: AuthzUpdate = jws.json()?;
     match up.status.as_deref() {
-        None => {}
+        None => jws.require_post_as_get()?,
         Some("deactivated") => {
             if !db::deactivate_authz(&app.store.write, &id).await? {
                 return Err(Problem::malformed(format!(

@@ -23,6 +23,7 @@ pub async fn download(
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
+    jws.require_post_as_get()?;
     let acct = jws.account()?;
     let order = db::order_for_certificate(&app.store.read, &id)
         .await?

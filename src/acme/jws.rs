@@ -15,11 +15,14 @@ use super::problem::{AcmeResult, Problem};
 use crate::app::AppState;
 use crate::store::acme::AccountRow;
 
-const MAX_BODY: usize = 64 * 1024;
+/// The largest JWS accepted (the route's body limit).
+pub const MAX_BODY: usize = 64 * 1024;
 
 #[derive(serde::Deserialize)]
 struct Flattened {
     protected: String,
+    /// RFC 8555 §6.2 forbids the unprotected header; read only to refuse it.
+    header: Option<Value>,
     payload: String,
     signature: String,
 }
@@ -41,6 +44,18 @@ pub enum Signer {
 impl Jws {
     pub fn is_post_as_get(&self) -> bool {
         self.payload.is_empty()
+    }
+
+    /// RFC 8555 §6.3: a read is a POST whose payload is the empty string;
+    /// `{}` is an (empty) update, which these resources do not take.
+    pub fn require_post_as_get(&self) -> AcmeResult<()> {
+        if self.is_post_as_get() {
+            Ok(())
+        } else {
+            Err(Problem::malformed(
+                "this resource is read with POST-as-GET: the payload must be empty",
+            ))
+        }
     }
 
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> AcmeResult<T> {
@@ -91,6 +106,11 @@ pub fn parse(body: &[u8]) -> AcmeResult<(Value, Vec<u8>, Vec<u8>, String)> {
             "body must be a flattened JWS JSON object with protected, payload and signature",
         )
     })?;
+    if f.header.is_some() {
+        return Err(Problem::malformed(
+            "the JWS must not carry an unprotected header (RFC 8555 §6.2)",
+        ));
+    }
     let header = b64_json(&f.protected, "protected header")?;
     let payload =
         jose::b64_decode(&f.payload).map_err(|_| Problem::malformed("payload is not base64url"))?;
@@ -125,12 +145,14 @@ impl FromRequest<AppState> for Jws {
             return Err(p);
         }
         let url = format!("{}{}", app.https_url, req.uri().path());
-        let body = Bytes::from_request(req, app)
-            .await
-            .map_err(|e| Problem::malformed(e.to_string()))?;
-        if body.len() > MAX_BODY {
-            return Err(Problem::malformed("request body too large"));
-        }
+        let body = Bytes::from_request(req, app).await.map_err(|e| {
+            let mut p = Problem::malformed(format!("cannot read the request body: {e}"));
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                p = Problem::malformed(format!("the request body exceeds {MAX_BODY} bytes"));
+                p.status = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            }
+            p
+        })?;
         let (h, payload, sig, signing_input) = parse(&body)?;
         let alg = str_field(&h, "alg")
             .ok_or_else(|| Problem::malformed("protected header has no alg"))?;

@@ -14,35 +14,59 @@ pub mod problem;
 pub mod validate;
 
 use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::policy::{Channel, TemplateSpec};
 use crate::store::templates;
-use problem::AcmeResult;
+use problem::{AcmeResult, Problem};
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/acme/directory", get(directory))
         .route("/acme/new-nonce", get(new_nonce).head(new_nonce))
-        .route("/acme/new-account", post(account::new_account))
-        .route("/acme/account/{id}", post(account::update))
-        .route("/acme/account/{id}/orders", post(account::orders))
-        .route("/acme/key-change", post(account::key_change))
-        .route("/acme/new-order", post(order::new_order))
-        .route("/acme/order/{id}", post(order::get_order))
-        .route("/acme/order/{id}/finalize", post(order::finalize))
-        .route("/acme/authz/{id}", post(authz::get_authz))
-        .route("/acme/chall/{id}", post(authz::challenge))
-        .route("/acme/cert/{id}", post(cert::download))
-        .route("/acme/revoke-cert", post(cert::revoke))
+        .route("/acme/new-account", post_only(account::new_account))
+        .route("/acme/account/{id}", post_only(account::update))
+        .route("/acme/account/{id}/orders", post_only(account::orders))
+        .route("/acme/key-change", post_only(account::key_change))
+        .route("/acme/new-order", post_only(order::new_order))
+        .route("/acme/order/{id}", post_only(order::get_order))
+        .route("/acme/order/{id}/finalize", post_only(order::finalize))
+        .route("/acme/authz/{id}", post_only(authz::get_authz))
+        .route("/acme/chall/{id}", post_only(authz::challenge))
+        .route("/acme/cert/{id}", post_only(cert::download))
+        .route("/acme/revoke-cert", post_only(cert::revoke))
         .route("/acme/renewal-info/{cert_id}", get(cert::renewal_info))
+        .layer(axum::extract::DefaultBodyLimit::max(jws::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state, replay_nonce))
+}
+
+/// A POST-only resource (reads are POST-as-GET, RFC 8555 §6.3): any other
+/// method gets 405 as a problem document, with `Allow: POST`.
+fn post_only<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).fallback(method_not_allowed)
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut p = Problem::malformed(format!(
+        "{method} is not allowed here: ACME resources are read and changed with POST (RFC 8555 §6.3)"
+    ));
+    p.status = StatusCode::METHOD_NOT_ALLOWED;
+    let mut r = p.into_response();
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
 }
 
 /// Every ACME response carries a fresh nonce, the directory link and no-store.

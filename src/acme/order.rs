@@ -409,6 +409,7 @@ pub async fn get_order(
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
+    jws.require_post_as_get()?;
     let o = own_order(&app, &jws, &id).await?;
     let body = order_json(&app, &o).await?;
     Ok(order_response(&app, &o, body))

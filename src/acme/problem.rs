@@ -4,6 +4,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use signet_ca::CaError;
+
 use crate::issuance::IssueError;
 use crate::store::StoreError;
 
@@ -84,6 +86,8 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(kind = self.kind, detail = %self.detail, "ACME request failed");
+        } else {
+            tracing::info!(kind = self.kind, detail = %self.detail, "ACME request refused");
         }
         let body = self.to_json().to_string();
         (
@@ -117,11 +121,25 @@ impl From<IssueError> for Problem {
                     .map(|v| v.to_string())
                     .collect::<Vec<_>>()
                     .join("; ");
-                if vs.iter().all(|v| v.rule == "key_types") {
-                    Problem::bad_csr(format!("key not allowed by the template: {detail}"))
-                } else {
+                // Name rules are about identifiers; the rest is about the CSR.
+                const NAME_RULES: [&str; 7] = [
+                    "dns",
+                    "ip",
+                    "email",
+                    "uri",
+                    "allow_wildcard",
+                    "common_name",
+                    "identifiers",
+                ];
+                if vs.iter().any(|v| NAME_RULES.contains(&v.rule.as_str())) {
                     Problem::rejected_identifier(detail)
+                } else {
+                    Problem::bad_csr(format!("the CSR is not allowed by the template: {detail}"))
                 }
+            }
+            IssueError::KeyCompromised => Problem::bad_public_key(e.to_string()),
+            IssueError::Ca(c @ (CaError::WeakKey(_) | CaError::UnsupportedKey(_))) => {
+                Problem::bad_public_key(c.to_string())
             }
             IssueError::Ca(c) => Problem::bad_csr(c.to_string()),
             IssueError::Store(s) => s.into(),

@@ -61,14 +61,19 @@ pub struct TemplateSpec {
     /// Signing CA by name or id; empty means the default issuing CA.
     pub ca: String,
     pub channels: Vec<Channel>,
-    /// DNS patterns: `*`, `host.example.com`, `*.example.com` (one label), `.example.com` (any depth).
+    /// DNS patterns: `*`, `host.example.com`, `*.example.com` (one label),
+    /// `.example.com` (any depth). Omitted or empty: no DNS name is allowed.
     pub dns: Vec<String>,
-    /// IP CIDRs.
+    /// IP CIDRs (`0.0.0.0/0` and `::/0` for any). Omitted or empty: no IP address.
     pub ip: Vec<String>,
-    /// Email domains (`example.com`, `.example.com`) or `*`.
+    /// Email domains (`example.com`, `.example.com`) or `*`. Omitted or empty: none.
     pub email: Vec<String>,
-    /// URI globs, e.g. `spiffe://corp/*`.
+    /// URI globs, e.g. `spiffe://corp/*`. Omitted or empty: none.
     pub uri: Vec<String>,
+    /// Globs for common names that are not host names (SCEP device names,
+    /// people). Such a CN gets no SAN. Omitted or empty: the CN must be a DNS
+    /// name or IP address the rules above allow, and it is copied into the SANs.
+    pub cn_pattern: Vec<String>,
     pub allow_wildcard: bool,
     pub max_sans: usize,
     /// Key labels: ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519.
@@ -96,10 +101,11 @@ impl Default for TemplateSpec {
             description: String::new(),
             ca: String::new(),
             channels: vec![Channel::Acme, Channel::Scep, Channel::Api],
-            dns: vec!["*".into()],
-            ip: vec!["0.0.0.0/0".into(), "::/0".into()],
+            dns: Vec::new(),
+            ip: Vec::new(),
             email: Vec::new(),
             uri: Vec::new(),
+            cn_pattern: Vec::new(),
             allow_wildcard: true,
             max_sans: 100,
             key_types: [
@@ -116,6 +122,18 @@ impl Default for TemplateSpec {
             cn_from_first_san: true,
             approvals_required: 0,
             backdate_secs: 300,
+        }
+    }
+}
+
+impl TemplateSpec {
+    /// The built-in `default` template: any DNS name and any IP address, said
+    /// explicitly, since an allow-list that is not given allows nothing.
+    pub fn allow_any_host() -> Self {
+        TemplateSpec {
+            dns: vec!["*".into()],
+            ip: vec!["0.0.0.0/0".into(), "::/0".into()],
+            ..Default::default()
         }
     }
 }
@@ -233,6 +251,87 @@ fn list(xs: &[String]) -> String {
     }
 }
 
+/// RFC 5280 upper bounds (characters) of the subject attributes a template
+/// may allow; anything else is held to 64.
+fn subject_upper_bound(attr: &str) -> usize {
+    match attr {
+        "C" => 2,
+        "L" | "ST" => 128,
+        "emailAddress" => 255,
+        _ => 64,
+    }
+}
+
+/// Every subject value: non-empty printable text within its upper bound.
+fn subject_violations(subject: &[(String, String)]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (k, val) in subject {
+        let n = val.chars().count();
+        let max = subject_upper_bound(k);
+        let shown = || format!("{k}={}", val.escape_debug());
+        if n == 0 {
+            out.push(v("subject_syntax", shown(), "a non-empty value"));
+        } else if val.chars().any(char::is_control) {
+            out.push(v("subject_syntax", shown(), "printable characters only"));
+        } else if n > max {
+            out.push(v(
+                "subject_syntax",
+                shown(),
+                format!("at most {max} characters (RFC 5280)"),
+            ));
+        } else if k == "C" && !val.bytes().all(|b| b.is_ascii_uppercase()) {
+            out.push(v("subject_syntax", shown(), "a two-letter country code"));
+        }
+    }
+    out
+}
+
+/// A SAN in its canonical form, or why it is malformed.
+fn checked_san(s: &San) -> Result<San, String> {
+    let printable = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_graphic());
+    match s {
+        San::Dns(d) => names::normalize_dns(d).map(San::Dns),
+        San::Ip(_) => Ok(s.clone()),
+        San::Email(e)
+            if printable(e)
+                && e.split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()) =>
+        {
+            Ok(s.clone())
+        }
+        San::Email(_) => Err("an email address (local@domain, ASCII)".into()),
+        San::Uri(u) if printable(u) && u.contains(':') => Ok(s.clone()),
+        San::Uri(_) => Err("an absolute URI (ASCII, no spaces)".into()),
+    }
+}
+
+enum CnKind {
+    Identifier(San),
+    Name,
+    Refused,
+}
+
+fn cn_identifier(t: &TemplateSpec, cn: &str) -> CnKind {
+    if let Ok(ip) = cn.parse::<std::net::IpAddr>() {
+        return CnKind::Identifier(San::Ip(ip));
+    }
+    let dns = names::normalize_dns(cn).ok();
+    // A dotted host name is always an identifier: no pattern lets a CN name
+    // a host the DNS rules refuse.
+    if let Some(d) = &dns
+        && d.contains('.')
+    {
+        return CnKind::Identifier(San::Dns(d.clone()));
+    }
+    if t.cn_pattern.iter().any(|p| glob_matches(p, cn)) {
+        return CnKind::Name;
+    }
+    match dns {
+        Some(d) => CnKind::Identifier(San::Dns(d)),
+        None => CnKind::Refused,
+    }
+}
+
 /// The name rules alone: what newOrder checks before any key is known.
 pub fn identifier_violations(t: &TemplateSpec, sans: &[San]) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -274,25 +373,40 @@ pub fn evaluate(t: &TemplateSpec, r: &PolicyRequest<'_>) -> Result<Plan, Vec<Vio
         out.push(v("channels", r.channel.as_str(), list(&allowed)));
     }
 
-    // The CN, when it is a host name or address, is an identifier too.
-    let mut sans: Vec<San> = r.sans.to_vec();
+    let mut sans: Vec<San> = Vec::new();
+    for s in r.sans {
+        match checked_san(s) {
+            Ok(n) if !sans.contains(&n) => sans.push(n),
+            Ok(_) => {}
+            Err(why) => out.push(v("san_syntax", s.value(), why)),
+        }
+    }
+    out.extend(subject_violations(r.subject));
     let cn = r
         .subject
         .iter()
         .find(|(k, _)| k == "CN")
         .map(|(_, v)| v.clone());
+    // The CN is a host name or address, and then an identifier like any
+    // SAN (and copied into the SANs), or a name the template allows
+    // explicitly, which then gets no SAN.
     if let Some(cn) = &cn {
-        let as_san = match cn.parse::<std::net::IpAddr>() {
-            Ok(ip) => Some(San::Ip(ip)),
-            Err(_) => names::normalize_dns(cn)
-                .ok()
-                .filter(|n| n.contains('.') || *n == "localhost")
-                .map(San::Dns),
-        };
-        if let Some(s) = as_san
-            && !sans.contains(&s)
-        {
-            sans.push(s);
+        match cn_identifier(t, cn) {
+            CnKind::Identifier(s) => {
+                if !sans.contains(&s) {
+                    sans.push(s);
+                }
+            }
+            CnKind::Name => {}
+            CnKind::Refused => out.push(v(
+                "common_name",
+                cn.clone(),
+                if t.cn_pattern.is_empty() {
+                    "a DNS name or IP address".to_string()
+                } else {
+                    format!("a DNS name or IP address, or {}", list(&t.cn_pattern))
+                },
+            )),
         }
     }
     if sans.is_empty() && cn.is_none() {
@@ -561,6 +675,81 @@ mod tests {
                 vec!["dns"],
             ),
             (
+                "an omitted ip list allows no address",
+                |t| t.ip.clear(),
+                vec![],
+                vec![San::Ip("10.0.0.1".parse().unwrap())],
+                None,
+                &k,
+                vec!["ip"],
+            ),
+            (
+                "cn that is no host name",
+                |_| {},
+                vec![("CN".into(), "evil example.org".into())],
+                vec![],
+                None,
+                &k,
+                vec!["common_name"],
+            ),
+            (
+                "cn with a path",
+                |_| {},
+                vec![("CN".into(), "evil.example.org/x".into())],
+                vec![],
+                None,
+                &k,
+                vec!["common_name"],
+            ),
+            (
+                "cn with a NUL",
+                |_| {},
+                vec![("CN".into(), "a\0.example.com".into())],
+                vec![],
+                None,
+                &k,
+                vec!["subject_syntax", "common_name"],
+            ),
+            (
+                "cn over 64 characters",
+                |_| {},
+                vec![("CN".into(), format!("{}.example.com", "a".repeat(60)))],
+                vec![],
+                None,
+                &k,
+                vec!["subject_syntax"],
+            ),
+            (
+                "device name through cn_pattern",
+                |t| t.cn_pattern = vec!["*".into()],
+                vec![("CN".into(), "Jane's iPhone".into())],
+                vec![],
+                None,
+                &k,
+                vec![],
+            ),
+            (
+                "a dotted cn is a host name whatever the pattern",
+                |t| {
+                    t.cn_pattern = vec!["*".into()];
+                    t.dns = vec![".corp".into()];
+                },
+                vec![("CN".into(), "x.evil.com".into())],
+                vec![],
+                None,
+                &k,
+                vec!["dns"],
+            ),
+            (
+                "empty dns san",
+                |_| {},
+                vec![],
+                vec![dns("")],
+                None,
+                &k,
+                vec!["san_syntax", "identifiers"],
+            ),
+            (
                 "several at once",
                 |t| {
                     t.dns = vec![".corp".into()];
@@ -574,7 +763,7 @@ mod tests {
             ),
         ];
         for (name, tweak, subject, sans, days, key, want) in rows {
-            let mut t = TemplateSpec::default();
+            let mut t = TemplateSpec::allow_any_host();
             tweak(&mut t);
             t.validate().unwrap();
             let mut r = req(&subject, &sans, key);
@@ -607,8 +796,28 @@ mod tests {
     }
 
     #[test]
-    fn plan_fills_cn_validity_and_usage() {
+    fn a_host_name_cn_is_copied_into_the_sans_and_a_device_name_is_not() {
+        let k = ec256();
+        let host = [("CN".to_string(), "Web.Example.com".to_string())];
+        let p = evaluate(&TemplateSpec::allow_any_host(), &req(&host, &[], &k)).unwrap();
+        assert_eq!(p.cert.sans, vec![dns("web.example.com")]);
+        let t = TemplateSpec {
+            cn_pattern: vec!["laptop-*".into()],
+            ..TemplateSpec::default()
+        };
+        let device = [("CN".to_string(), "laptop-42".to_string())];
+        let p = evaluate(&t, &req(&device, &[], &k)).unwrap();
+        assert!(p.cert.sans.is_empty());
+        // Without the pattern, a single label is a host name, which this
+        // template (no dns list) does not allow.
         let t = TemplateSpec::default();
+        let got = evaluate(&t, &req(&device, &[], &k)).unwrap_err();
+        assert_eq!(got[0].rule, "dns");
+    }
+
+    #[test]
+    fn plan_fills_cn_validity_and_usage() {
+        let t = TemplateSpec::allow_any_host();
         let k = ec256();
         let sans = [dns("a.example.com"), San::Ip("10.0.0.1".parse().unwrap())];
         let p = evaluate(&t, &req(&[], &sans, &k)).unwrap();

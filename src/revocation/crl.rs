@@ -6,6 +6,7 @@ use signet_ca::crl::{CrlSpec, CrlWriter, Entry, Kind, REMOVE_FROM_CRL};
 use sqlx::Row;
 
 use crate::app::{App, AppState};
+use crate::config::PublishOnRevoke;
 use crate::store::batch::Stmt;
 use crate::store::crls::{self, CrlRow};
 use crate::store::{StoreError, TxConn, cas, now};
@@ -306,6 +307,71 @@ pub async fn publish_all_due(app: &App) {
         }
         Err(e) => tracing::error!(error = %e, "cannot list CAs for CRL publication"),
     }
+}
+
+/// Revocations waiting for their CRLs: CA id → the latest revocation time.
+/// The replica that revoked publishes (so once across replicas), and skips
+/// what another replica or the schedule published since.
+#[derive(Default)]
+pub struct RevokeTrigger {
+    pending: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
+    wake: tokio::sync::Notify,
+}
+
+impl RevokeTrigger {
+    /// A certificate of `ca_id` was revoked (or its hold lifted) at `at`.
+    pub fn revoked(&self, ca_id: &str, at: i64) {
+        let mut p = self.pending.lock().expect("lock");
+        let t = p.entry(ca_id.to_string()).or_insert(at);
+        *t = (*t).max(at);
+        drop(p);
+        self.wake.notify_one();
+    }
+}
+
+/// Publish CRLs a moment after revocations (`revocation.publish_on_revoke`).
+pub fn spawn_revoke_publisher(app: AppState) {
+    let mode = app.config.revocation.publish_on_revoke;
+    if mode == PublishOnRevoke::Off {
+        return;
+    }
+    let delay = Duration::from_millis(app.config.revocation.publish_on_revoke_delay_ms);
+    tokio::spawn(async move {
+        loop {
+            app.revoke_trigger.wake.notified().await;
+            tokio::time::sleep(delay).await;
+            let due = std::mem::take(&mut *app.revoke_trigger.pending.lock().expect("lock"));
+            for (ca_id, at) in due {
+                if let Err(e) = publish_after_revocation(&app, &ca_id, at, mode).await {
+                    tracing::error!(ca = %ca_id, error = %e, "CRL publication after a revocation failed");
+                }
+            }
+        }
+    });
+}
+
+/// Publish what does not yet cover a revocation made at `at`.
+pub async fn publish_after_revocation(
+    app: &App,
+    ca_id: &str,
+    at: i64,
+    mode: PublishOnRevoke,
+) -> Result<(), PublishError> {
+    // Only CAs whose key Signet holds publish (not an imported external issuer).
+    if !signing_cas(app).await?.iter().any(|c| c == ca_id) {
+        return Ok(());
+    }
+    // Strictly after: a CRL of the same second may predate the revocation.
+    let stale = |m: Option<crls::CrlMeta>| m.is_none_or(|m| m.this_update <= at);
+    if mode == PublishOnRevoke::Full
+        && stale(crls::latest_meta(&app.store.read, ca_id, "full", None).await?)
+    {
+        publish(app, ca_id, CrlKind::Full).await?;
+    }
+    if stale(crls::latest_meta(&app.store.read, ca_id, "delta", None).await?) {
+        publish(app, ca_id, CrlKind::Delta).await?;
+    }
+    Ok(())
 }
 
 /// Run the schedule forever. The first round runs at once, so a schedule

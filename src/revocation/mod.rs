@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::store::certificates::{self as certs, CertRow};
-use crate::store::{StoreError, audit, now};
+use crate::store::{StoreError, audit, blocked_keys, now};
 
 /// RFC 5280 CRLReason codes that may be requested (7 is unused, 8 removeFromCRL is CRL-internal).
 pub const REASONS: [(i64, &str); 10] = [
@@ -25,6 +25,8 @@ pub const REASONS: [(i64, &str); 10] = [
     (10, "aACompromise"),
     (8, "removeFromCRL"),
 ];
+
+pub const KEY_COMPROMISE: i64 = 1;
 
 pub fn valid_reason(code: i64) -> bool {
     REASONS.iter().any(|(c, _)| *c == code && *c != 8)
@@ -64,12 +66,13 @@ pub async fn revoke_with(
         return Err(RevokeError::AlreadyRevoked);
     }
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    let at = now();
     let done = sqlx::query(
         "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, invalidity_date = $4, \
          unrevoked_at = NULL, updated_at = $2 WHERE id = $5 AND status = $6",
     )
     .bind(certs::REVOKED)
-    .bind(now())
+    .bind(at)
     .bind(reason)
     .bind(invalidity_date)
     .bind(row.id.clone())
@@ -85,6 +88,12 @@ pub async fn revoke_with(
             RevokeError::NotActive(current.status)
         });
     }
+    // A compromised key stays dead: no channel may certify it again.
+    if reason == KEY_COMPROMISE {
+        blocked_keys::block_stmt(&row.public_key, &row.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     audit::record(
         &mut tx,
         audit::Event {
@@ -98,6 +107,7 @@ pub async fn revoke_with(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
+    app.revoke_trigger.revoked(&row.ca_id, at);
     Ok(())
 }
 
@@ -105,12 +115,13 @@ pub async fn revoke_with(
 /// delta CRL lists it as removeFromCRL.
 pub async fn unrevoke(app: &App, row: &CertRow, actor: &str) -> Result<(), RevokeError> {
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
+    let at = now();
     let done = sqlx::query(
         "UPDATE certificates SET status = $1, unrevoked_at = $2, revoked_at = NULL, revocation_reason = NULL, \
          invalidity_date = NULL, updated_at = $2 WHERE id = $3 AND status = $4 AND revocation_reason = 6",
     )
     .bind(certs::ACTIVE)
-    .bind(now())
+    .bind(at)
     .bind(row.id.clone())
     .bind(certs::REVOKED)
     .execute(&mut *tx)
@@ -132,5 +143,6 @@ pub async fn unrevoke(app: &App, row: &CertRow, actor: &str) -> Result<(), Revok
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
+    app.revoke_trigger.revoked(&row.ca_id, at);
     Ok(())
 }

@@ -189,9 +189,10 @@ async fn enrol(
     );
     let csr_hash = serial::to_hex(&sha256(&csr.der));
     let (challenge_password, csr_der) = (csr.challenge_password.clone(), csr.der.clone());
-    // A client re-sending its request while it is pending is polling.
+    // The same request again (same transactionID, same CSR) gets the same
+    // answer and issues nothing: while pending it is polling (micromdm's
+    // client does so), afterwards it is a retry or a replay (RFC 8894 §3.3.1).
     if let Some(t) = db::transaction(&app.store.read, p.name, &msg.transaction_id).await?
-        && t.delivered == 0
         && t.csr_sha256 == csr_hash
     {
         return Ok(
@@ -289,9 +290,10 @@ async fn enrol(
 /// Policy refusals become FAILURE replies; infrastructure errors stay errors.
 fn refused_by_pipeline(e: IssueError) -> Result<Reply, ApiError> {
     match e {
-        IssueError::Denied(_) | IssueError::Ca(_) | IssueError::Conflict(_) => {
-            Ok(Reply::fail(FailInfo::BadRequest, e.to_string()))
-        }
+        IssueError::Denied(_)
+        | IssueError::Ca(_)
+        | IssueError::Conflict(_)
+        | IssueError::KeyCompromised => Ok(Reply::fail(FailInfo::BadRequest, e.to_string())),
         other => Err(other.into()),
     }
 }
@@ -360,6 +362,13 @@ async fn record_refusal(
     msg: &PkiMessage,
     f: &Failure,
 ) -> Result<(), ApiError> {
+    tracing::info!(
+        profile = p.name,
+        transaction_id = %msg.transaction_id,
+        fail_info = f.info.name(),
+        reason = %f.text,
+        "SCEP request refused"
+    );
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
     audit::record(
         &mut tx,
@@ -370,6 +379,7 @@ async fn record_refusal(
             severity: "warning",
             request_id: None,
             details: json!({
+                "outcome": "failure",
                 "fail_info": f.info.name(),
                 "reason": f.text,
                 "signer": msg.signer.subject,

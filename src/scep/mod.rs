@@ -24,6 +24,8 @@ pub fn device_template() -> TemplateSpec {
     TemplateSpec {
         description: "Devices enrolling over SCEP".into(),
         channels: vec![Channel::Scep, Channel::Api],
+        // Device names ("laptop-42", "Jane's iPhone") are not host names.
+        cn_pattern: vec!["*".into()],
         email: vec!["*".into()],
         uri: vec!["*".into()],
         default_validity_days: 365,
@@ -42,7 +44,7 @@ pub fn device_template() -> TemplateSpec {
         ]
         .map(String::from)
         .to_vec(),
-        ..Default::default()
+        ..TemplateSpec::allow_any_host()
     }
 }
 
@@ -60,6 +62,7 @@ pub fn ra_template(ca_id: &str) -> TemplateSpec {
         key_usage: vec!["digitalSignature".into(), "keyEncipherment".into()],
         ext_key_usage: Vec::new(),
         subject_allowed: vec!["CN".into(), "O".into()],
+        cn_pattern: vec!["*".into()],
         ..Default::default()
     }
 }

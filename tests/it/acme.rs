@@ -242,7 +242,7 @@ async fn profiles_select_templates_and_unknown_is_invalid_profile() {
         description: "7-day certificates".into(),
         default_validity_days: 7,
         max_validity_days: 7,
-        ..Default::default()
+        ..TemplateSpec::allow_any_host()
     };
     templates::upsert(
         &env.t.app.store.write,
@@ -320,7 +320,7 @@ async fn eab_required_bad_mac_reuse_and_binding() {
     let short = TemplateSpec {
         default_validity_days: 3,
         max_validity_days: 3,
-        ..Default::default()
+        ..TemplateSpec::allow_any_host()
     };
     templates::upsert(
         &env.t.app.store.write,
@@ -764,7 +764,7 @@ async fn approval_holds_the_order_until_an_admin_approves() {
     let env = AcmeEnv::new().await;
     let gated = TemplateSpec {
         approvals_required: 1,
-        ..Default::default()
+        ..TemplateSpec::allow_any_host()
     };
     templates::upsert(
         &env.t.app.store.write,

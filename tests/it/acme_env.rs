@@ -344,4 +344,42 @@ impl RawClient {
         self.kid = Some(r.headers["location"].to_str().unwrap().to_string());
         r
     }
+
+    /// A new order for `name`, its http-01 challenge answered; returns the
+    /// order's URL and its (ready) body.
+    pub async fn ready_order(&self, env: &AcmeEnv, name: &str) -> (String, Value) {
+        let r = self
+            .post(
+                &self.url("newOrder"),
+                Some(json!({"identifiers": [{"type": "dns", "value": name}]})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let order_url = r.headers["location"].to_str().unwrap().to_string();
+        let authz = self
+            .post(r.body["authorizations"][0].as_str().unwrap(), None)
+            .await;
+        let ch = authz.body["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "http-01")
+            .unwrap()
+            .clone();
+        let tp = signet_ca::jose::parse_jwk(&ec_jwk(&self.key))
+            .unwrap()
+            .thumbprint;
+        let token = ch["token"].as_str().unwrap();
+        env.http_tokens
+            .lock()
+            .unwrap()
+            .insert(token.into(), format!("{token}.{tp}"));
+        let r = self
+            .post(ch["url"].as_str().unwrap(), Some(json!({})))
+            .await;
+        assert_eq!(r.body["status"], "valid", "{:?}", r.body);
+        let o = self.post(&order_url, None).await;
+        assert_eq!(o.body["status"], "ready", "{:?}", o.body);
+        (order_url, o.body)
+    }
 }

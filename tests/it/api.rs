@@ -323,7 +323,7 @@ async fn approvals_archive_delete_renew_import() {
     admin
         .post(
             "/api/v1/templates",
-            json!({"name": "gated", "spec": {"approvals_required": 2}}),
+            json!({"name": "gated", "spec": {"dns": ["*"], "approvals_required": 2}}),
         )
         .await;
     let (pem, _) = csr(KeyType::EcP256, &["gated.example.test"]);
@@ -545,7 +545,7 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
     let (s, _) = admin
         .post(
             "/api/v1/templates",
-            json!({"name": "web", "spec": {"max_validity_days": 30, "default_validity_days": 30}}),
+            json!({"name": "web", "spec": {"dns": ["*"], "max_validity_days": 30, "default_validity_days": 30}}),
         )
         .await;
     assert_eq!(s, 201);
@@ -553,7 +553,9 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
         .call(
             Method::PUT,
             "/api/v1/templates/web",
-            Some(json!({"spec": {"max_validity_days": 7, "default_validity_days": 7}})),
+            Some(
+                json!({"spec": {"dns": ["*"], "max_validity_days": 7, "default_validity_days": 7}}),
+            ),
         )
         .await;
     assert_eq!((s, v["spec"]["max_validity_days"].as_i64()), (200, Some(7)));
@@ -602,7 +604,7 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
     admin
         .post(
             "/api/v1/templates",
-            json!({"name": "team", "spec": {"ca": "Team CA"}}),
+            json!({"name": "team", "spec": {"dns": ["*"], "ca": "Team CA"}}),
         )
         .await;
     let (pem, _) = csr(KeyType::EcP256, &["team.example.test"]);

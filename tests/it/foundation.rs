@@ -264,7 +264,7 @@ async fn n_of_m_approval_without_self_approval() {
     let t = spawn_app().await;
     let spec = TemplateSpec {
         approvals_required: 2,
-        ..Default::default()
+        ..TemplateSpec::allow_any_host()
     };
     templates::upsert(
         &t.app.store.write,

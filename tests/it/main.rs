@@ -5,6 +5,7 @@ mod acme;
 mod acme_env;
 mod api;
 mod foundation;
+mod hardening;
 mod helpers;
 mod replicas;
 mod revocation;

@@ -13,7 +13,7 @@ use signet_ca::scep::{self, Attrs, ContentCipher, Digest, MessageType};
 
 use crate::helpers::*;
 
-struct Device {
+pub(crate) struct Device {
     key: PKey<Private>,
     /// The certificate requests are signed with: self-signed, or issued.
     cert: X509,
@@ -21,7 +21,10 @@ struct Device {
 
 impl Device {
     fn new(cn: &str) -> Device {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        Self::with_key(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(), cn)
+    }
+
+    pub(crate) fn with_key(key: PKey<Private>, cn: &str) -> Device {
         let cert = scep::self_signed_signer(&key, cn).unwrap();
         Device { key, cert }
     }
@@ -32,9 +35,9 @@ impl Device {
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: String,
-    fail_info: Option<String>,
+pub(crate) struct Reply {
+    pub(crate) status: String,
+    pub(crate) fail_info: Option<String>,
     fail_text: Option<String>,
     certs: Vec<X509>,
     crls: usize,
@@ -63,7 +66,7 @@ fn degenerate_crls(der: &[u8]) -> Vec<openssl::x509::X509Crl> {
     out
 }
 
-struct Scep<'a> {
+pub(crate) struct Scep<'a> {
     t: &'a TestApp,
     url: String,
     /// Where requests are encrypted to: the RA, or the CA itself.
@@ -73,7 +76,7 @@ struct Scep<'a> {
 }
 
 impl<'a> Scep<'a> {
-    async fn new(t: &'a TestApp, profile: &str) -> Scep<'a> {
+    pub(crate) async fn new(t: &'a TestApp, profile: &str) -> Scep<'a> {
         let url = format!("{}/scep/{profile}", t.http_url);
         let r = reqwest::get(format!("{url}?operation=GetCACert"))
             .await
@@ -158,7 +161,7 @@ impl<'a> Scep<'a> {
         }
     }
 
-    async fn enrol(&self, dev: &Device, challenge: Option<&str>, txid: &str) -> Reply {
+    pub(crate) async fn enrol(&self, dev: &Device, challenge: Option<&str>, txid: &str) -> Reply {
         self.send(MessageType::PkcsReq, dev, &dev.csr(challenge), txid)
             .await
     }

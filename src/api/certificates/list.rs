@@ -39,6 +39,17 @@ enum Bind {
     Int(i64),
 }
 
+/// The statuses a certificate row can have.
+const STATUSES: [&str; 7] = [
+    "pending_approval",
+    "rejected",
+    "issuing",
+    "active",
+    "revoked",
+    "archived",
+    "failed",
+];
+
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", msg)
 }
@@ -59,14 +70,23 @@ async fn substring(
     needle: &str,
     binds: &mut Vec<Bind>,
 ) -> Result<String, ApiError> {
-    let pattern = format!("%{needle}%");
+    // `%`, `_` and `\` in the needle are literal characters.
+    let literal = !needle.contains(['%', '_', '\\']);
+    let pattern = format!(
+        "%{}%",
+        needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
     if app.store.backend == Backend::Postgres {
         binds.push(Bind::Text(pattern));
-        return Ok(format!("{col} ILIKE ${}", binds.len()));
+        return Ok(format!("{col} ILIKE ${} ESCAPE '\\'", binds.len()));
     }
     binds.push(Bind::Text(pattern.clone()));
-    let like = format!("{col} LIKE ${}", binds.len());
-    if needle.chars().count() >= 3 {
+    let like = format!("{col} LIKE ${} ESCAPE '\\'", binds.len());
+    // FTS5 answers LIKE from its trigrams only without an ESCAPE clause.
+    if literal && needle.chars().count() >= 3 {
         let rowids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT rowid FROM certificates_text WHERE {col} LIKE $1 LIMIT {}",
             INDEXED_MATCHES_MAX + 1
@@ -132,19 +152,28 @@ pub async fn list(
         (Some(own), _) => Some(own.clone()), // scoped tokens see only their project
         (None, asked) => asked.clone(),
     };
+    if let Some(st) = &q.status
+        && let Some(bad_status) = st
+            .split(',')
+            .find(|s| !s.is_empty() && !STATUSES.contains(s))
+    {
+        return Err(bad(format!(
+            "unknown status {bad_status:?} (allowed: {})",
+            STATUSES.join(", ")
+        )));
+    }
     any_of("status", &q.status, &mut clauses, &mut binds);
     any_of("ca_id", &q.ca_id, &mut clauses, &mut binds);
     any_of("project_id", &project, &mut clauses, &mut binds);
     any_of("template_id", &q.template_id, &mut clauses, &mut binds);
     any_of("channel", &q.channel, &mut clauses, &mut binds);
     if let Some(cn) = &q.common_name {
-        let needle = cn.replace(['%', '_'], "");
-        let clause = substring(&app, "common_name", &needle, &mut binds).await?;
+        let clause = substring(&app, "common_name", cn, &mut binds).await?;
         clauses.push(clause);
     }
     if let Some(san) = &q.san {
         // SANs are stored as a JSON array of strings: match a whole entry.
-        let needle = format!("\"{}\"", san.replace(['%', '_', '"'], ""));
+        let needle = format!("\"{}\"", san.replace('"', ""));
         let clause = substring(&app, "sans", &needle, &mut binds).await?;
         clauses.push(clause);
     }

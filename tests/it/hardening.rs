@@ -1,0 +1,771 @@
+//! The edges outside clients hit: policy holes (names, keys, approvals),
+//! transport faults (early answers, oversized bodies, one error shape) and
+//! protocol gaps. Each test asserts the answer and that nothing was stored.
+
+use openssl::asn1::Asn1Type;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509, X509Name, X509NameBuilder, X509ReqBuilder};
+use serde_json::{Value, json};
+use signet::store::certificates as certs;
+use signet_ca::key::KeyType;
+
+use crate::acme_env::*;
+use crate::helpers::*;
+
+const P: &str = "urn:ietf:params:acme:error:";
+/// SCEP failInfo badRequest (RFC 8894 §3.2.1.4.5).
+const BAD_REQUEST: &str = "2";
+
+async fn rows(t: &TestApp) -> i64 {
+    certs::count(&t.app.store.read).await.unwrap()
+}
+
+/// A subject with one CN, encoded as a UTF8String of exactly these bytes
+/// (OpenSSL's text form would stop at a NUL and refuse more than 64).
+fn raw_cn(cn: &str) -> X509Name {
+    let mut n = X509NameBuilder::new().unwrap();
+    n.append_entry_by_nid_with_type(Nid::COMMONNAME, cn, Asn1Type::UTF8STRING)
+        .unwrap();
+    n.build()
+}
+
+/// A PEM CSR for `key` with that CN and these DNS SANs.
+fn csr_cn(key: &PKey<Private>, cn: &str, sans: &[&str]) -> String {
+    let mut b = X509ReqBuilder::new().unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_subject_name(&raw_cn(cn)).unwrap();
+    if !sans.is_empty() {
+        let mut san = openssl::x509::extension::SubjectAlternativeName::new();
+        for s in sans {
+            san.dns(s);
+        }
+        let mut stack = openssl::stack::Stack::new().unwrap();
+        stack
+            .push(san.build(&b.x509v3_context(None)).unwrap())
+            .unwrap();
+        b.add_extensions(&stack).unwrap();
+    }
+    b.sign(key, signet_ca::key::signing_digest(key)).unwrap();
+    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+}
+
+fn long_name() -> String {
+    format!("{}.example.test", "x".repeat(60))
+}
+
+/// The common names that were issued before, each without a SAN.
+fn bad_cns() -> Vec<String> {
+    vec![
+        "evil example.org".into(),
+        "evil.example.org/x".into(),
+        "bad name!.example.com".into(),
+        "nul\0.example.com".into(),
+        long_name(),
+    ]
+}
+
+#[tokio::test]
+async fn omitted_allow_lists_allow_nothing_and_default_allows_all() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let (s, v) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "corp-only", "spec": {"dns": [".corp.example.com"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let before = rows(&t).await;
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "generated", "template": "corp-only", "common_name": "a.corp.example.com",
+                   "sans": [{"type": "ip", "value": "10.1.2.3"}]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["details"][0]["rule"], "ip", "{v}");
+    assert_eq!(v["error"]["details"][0]["allowed"], "none", "{v}");
+    assert_eq!(rows(&t).await, before);
+    // The built-in default template says "everything" explicitly.
+    let (s, v) = admin.get("/api/v1/templates/default").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["spec"]["dns"], json!(["*"]), "{v}");
+    assert_eq!(v["spec"]["ip"], json!(["0.0.0.0/0", "::/0"]), "{v}");
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "generated", "common_name": "a.example.test",
+                   "sans": [{"type": "ip", "value": "10.1.2.3"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bad_common_names_and_sans_are_refused_over_rest_and_store_nothing() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let key = KeyType::EcP256.generate().unwrap();
+    let before = rows(&t).await;
+    for cn in bad_cns() {
+        let (s, v) = admin
+            .post(
+                "/api/v1/certificates/csr",
+                json!({"mode": "uploaded_csr", "csr": csr_cn(&key, &cn, &[])}),
+            )
+            .await;
+        assert_eq!(s, 422, "{cn:?}: {v}");
+        assert_eq!(v["error"]["code"], "policy_violation", "{cn:?}: {v}");
+    }
+    // Generated keys too, and an empty DNS SAN.
+    for body in [
+        json!({"mode": "generated", "common_name": long_name()}),
+        json!({"mode": "generated", "common_name": "ok.example.test", "sans": [{"type": "dns", "value": ""}]}),
+        json!({"mode": "generated", "common_name": "tab\there.example.test"}),
+    ] {
+        let (s, v) = admin.post("/api/v1/certificates/csr", body.clone()).await;
+        assert_eq!(s, 422, "{body}: {v}");
+    }
+    assert_eq!(rows(&t).await, before, "a refused request left a row");
+    // A valid CN is copied into the SANs, as public CAs do.
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "uploaded_csr", "csr": csr_cn(&key, "only-cn.example.test", &[])}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap();
+    let row = certs::get(&t.app.store.read, id).await.unwrap();
+    let leaf = X509::from_der(row.der.as_ref().unwrap()).unwrap();
+    let sans: Vec<String> = leaf
+        .subject_alt_names()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g.dnsname().map(String::from))
+        .collect();
+    assert_eq!(sans, vec!["only-cn.example.test"]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_cn_pattern_allows_device_names_without_a_san() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let (s, v) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "people", "spec": {"cn_pattern": ["* *"], "email": ["example.com"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let key = KeyType::EcP256.generate().unwrap();
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "uploaded_csr", "template": "people", "csr": csr_cn(&key, "Jane Doe", &[])}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let row = certs::get(&t.app.store.read, v["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let leaf = X509::from_der(row.der.as_ref().unwrap()).unwrap();
+    assert!(
+        leaf.subject_alt_names().is_none(),
+        "no SAN it didn't ask for"
+    );
+    // A dotted host name is an identifier whatever the pattern says.
+    let before = rows(&t).await;
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "uploaded_csr", "template": "people", "csr": csr_cn(&key, "x y.evil.com", &["evil.com"])}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(rows(&t).await, before);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bad_common_names_are_refused_over_acme_and_store_nothing() {
+    let env = AcmeEnv::new().await;
+    let mut c = env.raw().await;
+    c.register().await;
+    let long = long_name();
+    let (order_url, order) = c.ready_order(&env, &long).await;
+    let before = rows(&env.t).await;
+    // The CN is the order's own name, but longer than RFC 5280 allows.
+    let key = KeyType::EcP256.generate().unwrap();
+    let csr = csr_cn(&key, &long, &[&long]);
+    let der = openssl::x509::X509Req::from_pem(csr.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let r = c
+        .post(
+            order["finalize"].as_str().unwrap(),
+            Some(json!({"csr": b64(&der)})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.problem(), format!("{P}badCSR"), "{:?}", r.body);
+    assert_eq!(rows(&env.t).await, before, "a refused finalize left a row");
+    // The order ends `invalid` and says why, as Boulder's do.
+    let o = c.post(&order_url, None).await;
+    assert_eq!(o.body["status"], "invalid", "{:?}", o.body);
+    assert_eq!(
+        o.body["error"]["type"],
+        format!("{P}badCSR"),
+        "{:?}",
+        o.body
+    );
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn compromised_keys_stay_dead_on_every_channel() {
+    let env = AcmeEnv::new().await;
+    let t = &env.t;
+    let admin = Api::admin(t);
+    // The first SCEP use issues the RA certificate: before counting rows.
+    let scep = crate::scep::Scep::new(t, "default").await;
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let pem = csr_cn(&key, "k.example.test", &["k.example.test"]);
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "uploaded_csr", "csr": pem}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = admin
+        .post(
+            &format!("/api/v1/certificates/{id}/revoke"),
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let before = rows(t).await;
+    // REST: the same key in a new CSR, and a renewal.
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "uploaded_csr", "csr": csr_cn(&key, "other.example.test", &[])}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("key_compromised")),
+        "{v}"
+    );
+    let (s, v) = admin
+        .post(&format!("/api/v1/certificates/{id}/renew"), json!({}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("key_compromised")),
+        "{v}"
+    );
+    // ACME: finalize with the key.
+    let account = env.client().await;
+    let mut order = account
+        .new_order(&instant_acme::NewOrder::new(&[
+            instant_acme::Identifier::Dns("k.example.test".into()),
+        ]))
+        .await
+        .unwrap();
+    solve(&env, &mut order, instant_acme::ChallengeType::Http01).await;
+    let der = openssl::x509::X509Req::from_pem(
+        csr_cn(&key, "k.example.test", &["k.example.test"]).as_bytes(),
+    )
+    .unwrap()
+    .to_der()
+    .unwrap();
+    let Err(e) = order.finalize_csr(&der).await else {
+        panic!("a compromised key was finalized");
+    };
+    let e = e.to_string();
+    assert!(e.contains("badPublicKey"), "{e}");
+    // SCEP: a device enrolling with the key.
+    let dev = crate::scep::Device::with_key(key.clone(), "k-device");
+    let secret = std::fs::read_to_string(t.dir.join("scep-challenge")).unwrap();
+    let reply = scep
+        .enrol(&dev, Some(secret.trim()), "tx-compromised")
+        .await;
+    assert_eq!(reply.status, "2", "{reply:?}");
+    assert_eq!(reply.fail_info.as_deref(), Some(BAD_REQUEST), "{reply:?}");
+    assert_eq!(rows(t).await, before, "a blocked key left a row");
+    // A short RSA key is refused on every channel as well.
+    let weak = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"mode": "uploaded_csr", "csr": csr_cn(&weak, "w.example.test", &[])}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let reply = scep
+        .enrol(
+            &crate::scep::Device::with_key(weak, "weak-device"),
+            Some(secret.trim()),
+            "tx-weak",
+        )
+        .await;
+    assert_eq!(reply.fail_info.as_deref(), Some(BAD_REQUEST), "{reply:?}");
+    assert_eq!(rows(t).await, before);
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn approvals_count_distinct_authenticated_identities() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let (s, v) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "two-eyes", "spec": {"dns": ["*"], "approvals_required": 2}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (pem, _) = csr(KeyType::EcP256, &["held.example.test"]);
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"csr": String::from_utf8(pem).unwrap(), "template": "two-eyes"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&t.dir)
+            .arg("--database-url")
+            .arg(t.app.config.database_url())
+            .output()
+            .unwrap()
+    };
+    // The CLI approves as the operating-system user; a second approval by
+    // the same user does not count again, and a made-up name cannot be given.
+    let out = cli(&["cert", "approve", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["cert", "approve", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already approved"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["cert", "approve", &id, "--approver", "alice"]);
+    assert!(!out.status.success(), "--approver is gone");
+    let row = certs::get(&t.app.store.read, &id).await.unwrap();
+    assert_eq!(row.status, "pending_approval");
+    let approvers: Vec<String> =
+        sqlx::query_scalar("SELECT approver FROM approvals WHERE certificate_id = $1")
+            .bind(id.clone())
+            .fetch_all(&t.app.store.read)
+            .await
+            .unwrap();
+    assert_eq!(approvers.len(), 1);
+    assert!(approvers[0].starts_with("os-user:"), "{approvers:?}");
+    // The requester (the admin token) may not approve its own request; an
+    // operator's token is a second identity.
+    let (s, _) = admin
+        .post(&format!("/api/v1/certificates/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(s, 409);
+    let (s, v) = admin
+        .post("/api/v1/tokens", json!({"role": "operator", "name": "op"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let op = Api {
+        t: &t,
+        token: v["token"].as_str().unwrap().to_string(),
+    };
+    let (s, v) = op
+        .post(&format!("/api/v1/certificates/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        certs::get(&t.app.store.read, &id).await.unwrap().status,
+        "active"
+    );
+    t.stop().await;
+}
+
+/// One curl over HTTP/2 (its default on HTTPS) that sends a body; returns
+/// curl's exit code and the status it printed.
+fn curl_h2(
+    root: &std::path::Path,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    ctype: &str,
+    body: &str,
+) -> (i32, String) {
+    let mut c = std::process::Command::new("curl");
+    c.args([
+        "-sS",
+        "--http2",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+    ])
+    .arg("--cacert")
+    .arg(root)
+    .args([
+        "-X",
+        method,
+        "-H",
+        &format!("content-type: {ctype}"),
+        "--data-binary",
+        body,
+        url,
+    ]);
+    if let Some(t) = token {
+        c.args(["-H", &format!("authorization: Bearer {t}")]);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_answers_over_http2_always_reach_the_client() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let (s, v) = admin
+        .post("/api/v1/tokens", json!({"role": "auditor", "name": "ro"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let auditor = v["token"].as_str().unwrap().to_string();
+    let (pem, _) = csr(KeyType::EcP256, &["h2.example.test"]);
+    let (s, v) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"csr": String::from_utf8(pem).unwrap()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let root = t.dir.join("root.pem");
+    let base = t.https_url.clone();
+    let admin_token = t.admin_token();
+    let big_jws = format!("{{\"protected\":\"{}\"}}", "a".repeat(70 * 1024));
+    // (method, path, token, content type, body, status)
+    type Case<'a> = (&'a str, String, Option<String>, &'a str, String, &'a str);
+    let cases: Vec<Case> = vec![
+        // Failed authentications are limited: after ten, 429.
+        (
+            "POST",
+            format!("/api/v1/certificates/{id}/archive"),
+            None,
+            "application/json",
+            "{}".into(),
+            "401|429",
+        ),
+        (
+            "POST",
+            format!("/api/v1/certificates/{id}/archive"),
+            Some(auditor.clone()),
+            "application/json",
+            "{}".into(),
+            "403",
+        ),
+        (
+            "POST",
+            "/api/v1/no-such-route".into(),
+            Some(admin_token.clone()),
+            "application/json",
+            "{}".into(),
+            "404",
+        ),
+        (
+            "POST",
+            "/acme/new-order".into(),
+            None,
+            "application/jose+json",
+            big_jws,
+            "413",
+        ),
+        (
+            "POST",
+            "/api/v1/certificates/csr".into(),
+            Some(admin_token.clone()),
+            "text/plain",
+            "{}".into(),
+            "415",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for i in 0..200 {
+        let (m, path, tok, ct, body, want) = &cases[i % cases.len()];
+        let (root, url, tok, ct, body, m) = (
+            root.clone(),
+            format!("{base}{path}"),
+            tok.clone(),
+            ct.to_string(),
+            body.clone(),
+            m.to_string(),
+        );
+        let (code, out) = tokio::task::spawn_blocking(move || {
+            curl_h2(&root, &m, &url, tok.as_deref(), &ct, &body)
+        })
+        .await
+        .unwrap();
+        let status = out.strip_suffix(" 2").unwrap_or("not over HTTP/2");
+        if code != 0 || !want.split('|').any(|w| w == status) {
+            failures.push(format!(
+                "{path}: curl exit {code}, printed {out:?}, wanted {want}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 200 failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    t.stop().await;
+}
+
+/// One HTTP/1.1 exchange on an open TLS connection: (status line and
+/// headers in lower case, body).
+async fn exchange(
+    s: &mut tokio_openssl::SslStream<tokio::net::TcpStream>,
+    request: &[u8],
+) -> Option<(String, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(request).await.ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    while buf.len() < end + len {
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some((head, buf[end..end + len].to_vec()))
+}
+
+#[tokio::test]
+async fn a_connection_stays_usable_after_an_oversized_body_or_says_close() {
+    let t = spawn_app().await;
+    let mut ctx = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    ctx.set_ca_file(t.dir.join("root.pem")).unwrap();
+    let ctx = ctx.build();
+    let addr = t.https_bound.trim_start_matches("https://").to_string();
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let ssl = ctx.configure().unwrap().into_ssl("localhost").unwrap();
+        let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut s).connect().await.unwrap();
+        s
+    };
+    let host = addr.clone();
+    let directory = format!("GET /acme/directory HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    // An ACME JWS over its 64 KiB limit: 413, and the connection goes on.
+    let body = format!("{{\"protected\":\"{}\"}}", "a".repeat(70 * 1024));
+    let req = format!(
+        "POST /acme/new-order HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/jose+json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = connect().await;
+    let (head, problem) = exchange(&mut s, req.as_bytes()).await.expect("an answer");
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+    let problem: Value = serde_json::from_slice(&problem).unwrap();
+    assert_eq!(problem["type"], format!("{P}malformed"));
+    let (head, _) = exchange(&mut s, directory.as_bytes())
+        .await
+        .expect("the same connection answers the next request");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    // A REST body far over every limit: the answer says the connection closes.
+    let size = 20 * 1024 * 1024;
+    let mut req = format!(
+        "POST /api/v1/certificates/import HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n",
+        t.admin_token()
+    )
+    .into_bytes();
+    req.extend(std::iter::repeat_n(b' ', size));
+    let mut s = connect().await;
+    let (head, body) = exchange(&mut s, &req).await.expect("an answer");
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn every_rest_error_has_the_json_shape() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let check = |what: &str, status: u16, want: u16, v: &Value, code: &str| {
+        assert_eq!(status, want, "{what}: {v}");
+        assert_eq!(v["error"]["code"], code, "{what}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}: {v}"
+        );
+        assert!(
+            v["error"]["request_id"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("req_")),
+            "{what}: {v}"
+        );
+        assert!(v["error"]["details"].is_array(), "{what}: {v}");
+    };
+    let (s, v) = admin.get("/api/v1/no-such-thing").await;
+    check("unknown route", s, 404, &v, "not_found");
+    let (s, v) = admin.get("/api/v1/certificates?limit=abc").await;
+    check("bad query", s, 400, &v, "invalid_query");
+    let (s, v) = admin.get("/api/v1/certificates?status=bogus").await;
+    check("unknown status", s, 400, &v, "invalid_query");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("revoked"),
+        "{v}"
+    );
+    let r = t
+        .client
+        .delete(format!("{}/api/v1/certificates", t.https_url))
+        .bearer_auth(t.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("allow"));
+    let s = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    check("method", s, 405, &v, "method_not_allowed");
+    // LIKE wildcards are literal characters.
+    let (pem, _) = csr(KeyType::EcP256, &["wild.example.test"]);
+    let (s, _) = admin
+        .post(
+            "/api/v1/certificates/csr",
+            json!({"csr": String::from_utf8(pem).unwrap()}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    for needle in ["%25", "_", "%25%25%25", "___"] {
+        let (s, v) = admin
+            .get(&format!("/api/v1/certificates?common_name={needle}"))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            v["items"].as_array().unwrap().len(),
+            0,
+            "{needle} matched: {v}"
+        );
+    }
+    let (_, v) = admin.get("/api/v1/certificates?common_name=wild").await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+    // A handler that panics: a JSON 500 naming the request, on the same layers.
+    use tower::ServiceExt;
+    let router = signet::app::with_common_layers(
+        axum::Router::new().route(
+            "/api/v1/boom",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("boom");
+                }
+            }),
+        ),
+        &t.app,
+    );
+    let resp = router
+        .oneshot(
+            axum::http::Request::get("/api/v1/boom")
+                .header("x-request-id", "req_panic_test")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "internal", "{v}");
+    assert_eq!(v["error"]["request_id"], "req_panic_test", "{v}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn acme_refuses_gets_unprotected_headers_and_non_empty_reads() {
+    let env = AcmeEnv::new().await;
+    let mut c = env.raw().await;
+    c.register().await;
+    let r = c
+        .post(
+            &c.url("newOrder"),
+            Some(json!({"identifiers": [{"type": "dns", "value": "g.example.test"}]})),
+        )
+        .await;
+    let order_url = r.headers["location"].to_str().unwrap().to_string();
+    for url in [order_url.clone(), c.url("newOrder"), c.kid.clone().unwrap()] {
+        let r = env.t.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{url}");
+        assert_eq!(r.headers()["allow"], "POST");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["type"], format!("{P}malformed"), "{url}: {v}");
+    }
+    // An unknown ACME path is a problem document too.
+    let r = env
+        .t
+        .client
+        .post(format!("{}/acme/nope", env.t.https_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // An unprotected header.
+    let h = c.header(&order_url).await;
+    let mut body = jws(&c.key, &h, "");
+    body["header"] = json!({"kid": "x"});
+    let r = c.send(&order_url, &body).await;
+    assert_eq!(r.problem(), format!("{P}malformed"), "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("unprotected"));
+    // POST-as-GET has an empty payload, not `{}`.
+    let r = c.post(&order_url, Some(json!({}))).await;
+    assert_eq!(r.problem(), format!("{P}malformed"), "{:?}", r.body);
+    let r = c.post(&order_url, None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    env.t.stop().await;
+}
