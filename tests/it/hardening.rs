@@ -550,8 +550,13 @@ async fn exchange(
     s: &mut tokio_openssl::SslStream<tokio::net::TcpStream>,
     request: &[u8],
 ) -> Option<(String, Vec<u8>)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     s.write_all(request).await.ok()?;
+    read_response(s).await
+}
+
+async fn read_response(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let end = loop {
@@ -620,8 +625,14 @@ async fn a_connection_stays_usable_after_an_oversized_body_or_says_close() {
     )
     .into_bytes();
     req.extend(std::iter::repeat_n(b' ', size));
-    let mut s = connect().await;
-    let (head, body) = exchange(&mut s, &req).await.expect("an answer");
+    // Like curl, write the body while reading the answer.
+    let (mut rd, mut wr) = tokio::io::split(connect().await);
+    let writer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = wr.write_all(&req).await;
+    });
+    let (head, body) = read_response(&mut rd).await.expect("an answer");
+    writer.abort();
     assert!(head.starts_with("http/1.1 413"), "{head}");
     assert!(head.contains("connection: close"), "{head}");
     let body: Value = serde_json::from_slice(&body).unwrap();
@@ -768,4 +779,220 @@ async fn acme_refuses_gets_unprotected_headers_and_non_empty_reads() {
     let r = c.post(&order_url, None).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     env.t.stop().await;
+}
+
+/// `signet serve` as a process on free ports, with extra environment; the
+/// child and its `https:` and `http:` URLs once it printed them.
+async fn serve(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .env_remove("RUST_LOG")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut https, mut http) = (String::new(), String::new());
+    while let Ok(Ok(Some(l))) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line()).await
+    {
+        if let Some(u) = l.strip_prefix("https: ") {
+            https = u.to_string();
+        } else if let Some(u) = l.strip_prefix("http: ") {
+            http = u.to_string();
+        } else if l.starts_with("admin token") {
+            break;
+        }
+    }
+    assert!(!https.is_empty() && !http.is_empty(), "serve did not start");
+    (child, https, http)
+}
+
+/// Stop the child and return what it wrote to stderr.
+async fn stderr_of(mut child: tokio::process::Child) -> String {
+    use tokio::io::AsyncReadExt;
+    child.start_kill().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    child.wait().await.unwrap();
+    err
+}
+
+#[tokio::test]
+async fn serve_ignores_service_links_warns_about_certificate_urls_and_logs_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    // What Kubernetes injects beside a Service named `signet`.
+    let links = [
+        ("SIGNET_PORT", "tcp://10.96.0.12:8443"),
+        ("SIGNET_PORT_8443_TCP", "tcp://10.96.0.12:8443"),
+        ("SIGNET_SERVICE_HOST", "10.96.0.12"),
+        ("SIGNET_SERVICE_PORT", "8443"),
+    ];
+    let (child, https, http) = serve(&dir, &links).await;
+    let root =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.join("root.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let r = client
+        .get(format!(
+            "{https}/api/v1/certificates?common_name=hunter2secret"
+        ))
+        .bearer_auth(token.trim())
+        .header("x-request-id", "req_access_log_test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{http}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let err = stderr_of(child).await;
+    assert!(
+        err.contains("ignoring SIGNET_* environment variables"),
+        "{err}"
+    );
+    assert!(err.contains("SIGNET_SERVICE_HOST"), "{err}");
+    assert!(err.contains("loopback"), "{err}");
+    assert!(err.contains("chosen by the OS"), "{err}");
+    // One access line per request: method, path without the query, status,
+    // latency, request id and peer.
+    let line = err
+        .lines()
+        .find(|l| l.contains("req_access_log_test") && l.contains("/api/v1/certificates"))
+        .unwrap_or_else(|| panic!("no access line in {err}"));
+    for part in ["GET", "status=200", "latency_ms=", "peer=127.0.0.1:"] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+    assert!(!err.contains("hunter2secret"), "a query string was logged");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("/healthz") && l.contains("status=200"))
+    );
+    // An unknown key in signet.toml still stops the start.
+    let toml = dir.join("signet.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.insert_str(0, "bogus_setting = 1\n");
+    std::fs::write(&toml, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["serve", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bogus_setting"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn init_records_the_public_urls_certificates_carry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args([
+            "init",
+            "--public-url",
+            "https://ca.example.test:8443",
+            "--public-http-url",
+            "http://ca.example.test",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let toml = std::fs::read_to_string(dir.join("signet.toml")).unwrap();
+    assert!(
+        toml.contains("public_http_url = \"http://ca.example.test\""),
+        "{toml}"
+    );
+    let (child, https, http) = serve(&dir, &[]).await;
+    assert_eq!(
+        (https.as_str(), http.as_str()),
+        ("https://ca.example.test:8443", "http://ca.example.test")
+    );
+    let err = stderr_of(child).await;
+    assert!(
+        !err.contains("loopback") && !err.contains("chosen by the OS"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_scep_request_gets_the_same_answer_and_issues_nothing() {
+    use signet_ca::scep::MessageType;
+    let t = spawn_app().await;
+    let scep = crate::scep::Scep::new(&t, "default").await;
+    let dev = crate::scep::Device::with_key(
+        PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+        "replay-device",
+    );
+    let secret = std::fs::read_to_string(t.dir.join("scep-challenge")).unwrap();
+    let captured = scep.message(
+        MessageType::PkcsReq,
+        &dev,
+        &dev.csr(Some(secret.trim())),
+        "tx-replay",
+    );
+    let answer = |body: Vec<u8>| async {
+        let r = scep.post(body).await;
+        assert_eq!(r.status(), 200);
+        scep.read(&r.bytes().await.unwrap(), &dev, "tx-replay")
+    };
+    let first = answer(captured.clone()).await;
+    assert_eq!(first.status, "0", "{first:?}");
+    let before = rows(&t).await;
+    for _ in 0..2 {
+        let again = answer(captured.clone()).await;
+        assert_eq!(again.status, "0", "{again:?}");
+        assert_eq!(
+            again.certs[0].to_der().unwrap(),
+            first.certs[0].to_der().unwrap()
+        );
+    }
+    assert_eq!(rows(&t).await, before, "a replay issued a certificate");
+    // A refusal is recorded as a failure, not a success.
+    let other = crate::scep::Device::with_key(
+        PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+        "wrong-secret",
+    );
+    let r = scep.enrol(&other, Some("not-the-secret"), "tx-wrong").await;
+    assert_eq!(r.status, "2");
+    let (s, v) = Api::admin(&t)
+        .get("/api/v1/audit-events?action=scep.refused")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let details: Value = serde_json::from_str(v["items"][0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["outcome"], "failure", "{details}");
+    t.stop().await;
 }

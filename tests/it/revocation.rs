@@ -786,3 +786,79 @@ async fn rest_revoke_hold_and_unrevoke_reach_ocsp() {
     );
     t.stop().await;
 }
+
+/// The CRL distribution point a certificate names.
+fn cdp_of(der: &[u8]) -> String {
+    let c = X509::from_der(der).unwrap();
+    let dps = c.crl_distribution_points().expect("a CRLDP");
+    let dp = dps.get(0).unwrap();
+    let names = dp.distpoint().unwrap().fullname().unwrap();
+    names.get(0).unwrap().uri().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_revocation_reaches_the_crl_at_the_cdp_within_seconds() {
+    let t = spawn_app_with(|c| c.revocation.publish_on_revoke_delay_ms = 300).await;
+    revocation::crl::spawn_revoke_publisher(t.app.clone());
+    let row = issue(&t, "cdp.example.test").await;
+    let der = row.der.clone().unwrap();
+    let cdp = cdp_of(&der);
+    let serial = openssl::bn::BigNum::from_hex_str(row.serial.as_ref().unwrap()).unwrap();
+    let listed = |crl: &[u8]| {
+        let crl = openssl::x509::X509Crl::from_der(crl).unwrap();
+        crl.get_revoked().is_some_and(|rs| {
+            rs.iter()
+                .any(|r| r.serial_number().to_bn().unwrap() == serial)
+        })
+    };
+    assert!(!listed(&fetch(&cdp).await), "listed before the revocation");
+    let r = t
+        .client
+        .post(format!(
+            "{}/api/v1/certificates/{}/revoke",
+            t.https_url, row.id
+        ))
+        .bearer_auth(t.admin_token())
+        .json(&json!({"reason": "superseded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started = std::time::Instant::now();
+    let crl = loop {
+        let crl = fetch(&cdp).await;
+        if listed(&crl) {
+            break crl;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the CDP's CRL did not list the revocation within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // What a relying party that reads only the CDP does.
+    let tmp = tempfile::tempdir().unwrap();
+    write_pem_crl(tmp.path(), "cdp.crl", &crl);
+    std::fs::write(tmp.path().join("leaf.pem"), der_to_pem(&der)).unwrap();
+    std::fs::copy(t.dir.join("root.pem"), tmp.path().join("root.pem")).unwrap();
+    std::fs::copy(t.dir.join("ca-chain.pem"), tmp.path().join("chain.pem")).unwrap();
+    let (ok, out) = openssl(
+        tmp.path(),
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "chain.pem",
+            "-CRLfile",
+            "cdp.crl",
+            "leaf.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    // The delta says so too.
+    let delta = fetch(&format!("{}/crl/{}/delta.crl", t.http_url, row.ca_id)).await;
+    assert!(listed(&delta));
+    t.stop().await;
+}

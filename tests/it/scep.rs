@@ -29,7 +29,7 @@ impl Device {
         Device { key, cert }
     }
 
-    fn csr(&self, challenge: Option<&str>) -> Vec<u8> {
+    pub(crate) fn csr(&self, challenge: Option<&str>) -> Vec<u8> {
         scep::csr_with_challenge(&self.key, self.cert.subject_name(), challenge).unwrap()
     }
 }
@@ -39,7 +39,7 @@ pub(crate) struct Reply {
     pub(crate) status: String,
     pub(crate) fail_info: Option<String>,
     fail_text: Option<String>,
-    certs: Vec<X509>,
+    pub(crate) certs: Vec<X509>,
     crls: usize,
 }
 
@@ -101,7 +101,13 @@ impl<'a> Scep<'a> {
         }
     }
 
-    fn message(&self, kind: MessageType, dev: &Device, content: &[u8], txid: &str) -> Vec<u8> {
+    pub(crate) fn message(
+        &self,
+        kind: MessageType,
+        dev: &Device,
+        content: &[u8],
+        txid: &str,
+    ) -> Vec<u8> {
         let env = scep::envelope(
             &RawCert::try_from(&*self.recipient).unwrap(),
             content,
@@ -119,7 +125,7 @@ impl<'a> Scep<'a> {
         scep::sign_message(&dev.cert, &dev.key, self.digest, &attrs, &env, &[]).unwrap()
     }
 
-    async fn post(&self, body: Vec<u8>) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: Vec<u8>) -> reqwest::Response {
         self.t
             .client
             .post(format!("{}?operation=PKIOperation", self.url))
@@ -136,7 +142,7 @@ impl<'a> Scep<'a> {
         self.read(&r.bytes().await.unwrap(), dev, txid)
     }
 
-    fn read(&self, body: &[u8], dev: &Device, txid: &str) -> Reply {
+    pub(crate) fn read(&self, body: &[u8], dev: &Device, txid: &str) -> Reply {
         let msg = scep::parse(body).unwrap();
         msg.verify(true).unwrap();
         assert_eq!(msg.message_type, Some(MessageType::CertRep));
