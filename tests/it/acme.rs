@@ -485,12 +485,7 @@ async fn finalize_rejects_foreign_names_and_the_account_key() {
     let env = AcmeEnv::new().await;
     let mut c = env.raw().await;
     c.register().await;
-    let order = c
-        .post(
-            &c.url("newOrder"),
-            Some(json!({"identifiers": [{"type": "dns", "value": "f.example.test"}]})),
-        )
-        .await;
+    let order = c.new_order("f.example.test").await;
     let finalize = order.body["finalize"].as_str().unwrap().to_string();
     // Finalizing before the order is ready.
     let (csr_pem, _) = csr(KeyType::EcP256, &["f.example.test"]);
@@ -500,31 +495,7 @@ async fn finalize_rejects_foreign_names_and_the_account_key() {
         .unwrap();
     let r = c.post(&finalize, Some(json!({"csr": b64(&der)}))).await;
     assert_eq!(r.problem(), format!("{P}orderNotReady"));
-    // Solve it.
-    let authz = c
-        .post(order.body["authorizations"][0].as_str().unwrap(), None)
-        .await;
-    let ch = authz.body["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "http-01")
-        .unwrap()
-        .clone();
-    let tp = signet_ca::jose::parse_jwk(&ec_jwk(&c.key))
-        .unwrap()
-        .thumbprint;
-    let token = ch["token"].as_str().unwrap();
-    env.http_tokens
-        .lock()
-        .unwrap()
-        .insert(token.into(), format!("{token}.{tp}"));
-    let r = c.post(ch["url"].as_str().unwrap(), Some(json!({}))).await;
-    assert_eq!(
-        r.body["status"], "valid",
-        "validation finishes inside the request: {:?}",
-        r.body
-    );
+    c.solve_http01(&env, &order.body).await;
     // Foreign names.
     let (foreign, _) = csr(KeyType::EcP256, &["f.example.test", "other.example.test"]);
     let der = openssl::x509::X509Req::from_pem(&foreign)

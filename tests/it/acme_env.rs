@@ -345,19 +345,19 @@ impl RawClient {
         r
     }
 
-    /// A new order for `name`, its http-01 challenge answered; returns the
-    /// order's URL and its (ready) body.
-    pub async fn ready_order(&self, env: &AcmeEnv, name: &str) -> (String, Value) {
-        let r = self
-            .post(
-                &self.url("newOrder"),
-                Some(json!({"identifiers": [{"type": "dns", "value": name}]})),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        let order_url = r.headers["location"].to_str().unwrap().to_string();
+    /// A new order for one DNS name.
+    pub async fn new_order(&self, name: &str) -> Resp {
+        self.post(
+            &self.url("newOrder"),
+            Some(json!({"identifiers": [{"type": "dns", "value": name}]})),
+        )
+        .await
+    }
+
+    /// Answer the http-01 challenge of an order's first authorization.
+    pub async fn solve_http01(&self, env: &AcmeEnv, order: &Value) {
         let authz = self
-            .post(r.body["authorizations"][0].as_str().unwrap(), None)
+            .post(order["authorizations"][0].as_str().unwrap(), None)
             .await;
         let ch = authz.body["challenges"]
             .as_array()
@@ -377,7 +377,20 @@ impl RawClient {
         let r = self
             .post(ch["url"].as_str().unwrap(), Some(json!({})))
             .await;
-        assert_eq!(r.body["status"], "valid", "{:?}", r.body);
+        assert_eq!(
+            r.body["status"], "valid",
+            "validation finishes inside the request: {:?}",
+            r.body
+        );
+    }
+
+    /// A new order for `name`, solved; returns the order's URL and its
+    /// (ready) body.
+    pub async fn ready_order(&self, env: &AcmeEnv, name: &str) -> (String, Value) {
+        let r = self.new_order(name).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let order_url = r.headers["location"].to_str().unwrap().to_string();
+        self.solve_http01(env, &r.body).await;
         let o = self.post(&order_url, None).await;
         assert_eq!(o.body["status"], "ready", "{:?}", o.body);
         (order_url, o.body)

@@ -6,7 +6,7 @@ use openssl::asn1::Asn1Type;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::{X509, X509Name, X509NameBuilder, X509ReqBuilder};
+use openssl::x509::{X509, X509Name, X509NameBuilder};
 use serde_json::{Value, json};
 use signet::store::certificates as certs;
 use signet_ca::key::KeyType;
@@ -31,24 +31,9 @@ fn raw_cn(cn: &str) -> X509Name {
     n.build()
 }
 
-/// A PEM CSR for `key` with that CN and these DNS SANs.
+/// A PEM CSR for `key` with that CN and these SANs.
 fn csr_cn(key: &PKey<Private>, cn: &str, sans: &[&str]) -> String {
-    let mut b = X509ReqBuilder::new().unwrap();
-    b.set_pubkey(key).unwrap();
-    b.set_subject_name(&raw_cn(cn)).unwrap();
-    if !sans.is_empty() {
-        let mut san = openssl::x509::extension::SubjectAlternativeName::new();
-        for s in sans {
-            san.dns(s);
-        }
-        let mut stack = openssl::stack::Stack::new().unwrap();
-        stack
-            .push(san.build(&b.x509v3_context(None)).unwrap())
-            .unwrap();
-        b.add_extensions(&stack).unwrap();
-    }
-    b.sign(key, signet_ca::key::signing_digest(key)).unwrap();
-    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+    String::from_utf8(csr_with_subject(key, Some(&raw_cn(cn)), sans)).unwrap()
 }
 
 fn long_name() -> String {
@@ -741,12 +726,7 @@ async fn acme_refuses_gets_unprotected_headers_and_non_empty_reads() {
     let env = AcmeEnv::new().await;
     let mut c = env.raw().await;
     c.register().await;
-    let r = c
-        .post(
-            &c.url("newOrder"),
-            Some(json!({"identifiers": [{"type": "dns", "value": "g.example.test"}]})),
-        )
-        .await;
+    let r = c.new_order("g.example.test").await;
     let order_url = r.headers["location"].to_str().unwrap().to_string();
     for url in [order_url.clone(), c.url("newOrder"), c.kid.clone().unwrap()] {
         let r = env.t.client.get(&url).send().await.unwrap();

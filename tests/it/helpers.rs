@@ -153,14 +153,29 @@ pub fn csr(kt: KeyType, names: &[&str]) -> (Vec<u8>, PKey<Private>) {
 }
 
 pub fn csr_with_key(key: &PKey<Private>, names: &[&str]) -> Vec<u8> {
-    let mut b = X509ReqBuilder::new().unwrap();
-    b.set_pubkey(key).unwrap();
-    if let Some(first) = names.first() {
+    let cn = names.first().map(|first| {
         let mut n = X509NameBuilder::new().unwrap();
         n.append_entry_by_text("CN", first).unwrap();
-        b.set_subject_name(&n.build()).unwrap();
+        n.build()
+    });
+    csr_with_subject(key, cn.as_ref(), if cn.is_some() { names } else { &[] })
+}
+
+/// A PEM CSR for `key` with this subject and these SANs (IP addresses or
+/// DNS names).
+pub fn csr_with_subject(
+    key: &PKey<Private>,
+    subject: Option<&openssl::x509::X509Name>,
+    sans: &[&str],
+) -> Vec<u8> {
+    let mut b = X509ReqBuilder::new().unwrap();
+    b.set_pubkey(key).unwrap();
+    if let Some(n) = subject {
+        b.set_subject_name(n).unwrap();
+    }
+    if !sans.is_empty() {
         let mut san = openssl::x509::extension::SubjectAlternativeName::new();
-        for s in names {
+        for s in sans {
             if s.parse::<std::net::IpAddr>().is_ok() {
                 san.ip(s);
             } else {
