@@ -17,6 +17,7 @@ mkdir -p "$DATA"
 cat > "$DATA/signet.toml" <<'TOML'
 [templates.short]
 description = "7-day certificates"
+dns = ["*"]                     # an omitted allow-list allows nothing
 default_validity_days = 7
 max_validity_days = 7
 TOML
