@@ -65,6 +65,24 @@ verify_with_delta() {
 }
 check "openssl verify -crl_check -use_deltas: delta-only revocation rejected" verify_with_delta
 
+# No regenerate: the running server publishes on its own after a revocation.
+cdp_within_seconds() {
+  "${LEGO[@]}" --domains prompt.example.test --http --http.port "127.0.0.1:$HTTP01_PORT" run >"$WORK/lego-prompt.log" 2>&1
+  "${LEGO[@]}" --domains prompt.example.test revoke --keep --reason 5 >>"$WORK/lego-prompt.log" 2>&1
+  local cert="$L/prompt.example.test.crt" cdp i
+  cdp=$(openssl x509 -in "$cert" -noout -ext crlDistributionPoints | grep -o 'http://[^ ]*')
+  for i in $(seq 1 20); do
+    curl -sf "$cdp" | openssl crl -inform DER -out "$WORK/prompt.pem"
+    if ! openssl verify -crl_check -CAfile "$DATA/root.pem" -untrusted "$L/prompt.example.test.issuer.crt" \
+        -CRLfile "$WORK/prompt.pem" "$cert" >"$WORK/vp.log" 2>&1; then
+      grep -q "certificate revoked" "$WORK/vp.log" && return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+check "a revocation reaches the CRL at the certificate's CDP within 10 s" cdp_within_seconds
+
 ocsp_statuses() {
   local o=(openssl ocsp -issuer "$L/good.example.test.issuer.crt" -CAfile "$DATA/root.pem" -url "$OCSP_URL")
   "${o[@]}" -cert "$L/good.example.test.crt" 2>&1 | tee "$WORK/o1" | grep -q ": good"
