@@ -118,9 +118,13 @@ pub async fn start(
     }
     let master_key = master_key(&cfg)?;
     let url = cfg.database_url();
-    let store = Store::open(&url, cfg.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open database {}", redact(&url)))?;
+    let store = Store::open(
+        &url,
+        cfg.database_max_connections,
+        cfg.sqlite_synchronous == config::SqliteSynchronous::Full,
+    )
+    .await
+    .with_context(|| format!("cannot open database {}", redact(&url)))?;
     seed(&cfg, &store).await?;
     let validator = crate::acme::validate::Validator::new(&cfg.acme.validation)?;
     let app = Arc::new(App {

@@ -21,6 +21,9 @@ pub struct Config {
     /// PostgreSQL pool size. SQLite has one writer and opens readers as
     /// statements need them.
     pub database_max_connections: u32,
+    /// SQLite: `full` (every COMMIT is on disk before a response) or
+    /// `normal` (faster; a power loss can forget the last commits).
+    pub sqlite_synchronous: SqliteSynchronous,
     /// HTTPS: ACME and the REST API.
     pub listen: SocketAddr,
     /// Plain HTTP: CA certificates, CRLs, OCSP, SCEP.
@@ -119,6 +122,13 @@ pub struct RevocationConfig {
     /// How long after a revocation that publication waits, so that a burst
     /// of revocations makes one CRL.
     pub publish_on_revoke_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +255,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./signet-data"),
             database_url: String::new(),
             database_max_connections: 8,
+            sqlite_synchronous: SqliteSynchronous::Full,
             listen: "127.0.0.1:8443".parse().expect("literal"),
             http_listen: "127.0.0.1:8080".parse().expect("literal"),
             public_url: String::new(),
@@ -528,6 +539,7 @@ pub fn default_file(cfg: &Config) -> String {
 # database_url = "postgres://signet@db/signet"  # empty: SQLite at <data_dir>/signet.db
 database_url = "{db}"
 database_max_connections = {maxc}   # PostgreSQL pool size (SQLite: one writer, readers as needed)
+sqlite_synchronous = "full"    # full: each COMMIT on disk before the response | normal: faster, a power loss forgets the last commits
 listen = "{listen}"            # HTTPS: ACME + REST API
 http_listen = "{http}"       # plain HTTP: CA certs, CRL, OCSP, SCEP
 public_url = "{public}"                # base URL clients use; empty = https://<listen>

@@ -118,7 +118,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m)
+                let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m);
+                e.retry_after = Some(crate::store::UNAVAILABLE_RETRY_SECS);
+                e
             }
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),

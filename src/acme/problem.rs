@@ -90,12 +90,19 @@ impl IntoResponse for Problem {
             tracing::info!(kind = self.kind, detail = %self.detail, "ACME request refused");
         }
         let body = self.to_json().to_string();
-        (
+        let mut r = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                crate::store::UNAVAILABLE_RETRY_SECS.into(),
+            );
+        }
+        r
     }
 }
 

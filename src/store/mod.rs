@@ -72,9 +72,38 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
             }
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| storage_fault(&c)) => {
+                StoreError::Unavailable(db.message().to_string())
+            }
             _ => StoreError::Other(e.to_string()),
         }
     }
+}
+
+/// Whether a database error code means the storage failed (full disk, I/O
+/// error, read-only file system, lost connection), not the statement: such
+/// a request may succeed later, so it is answered 503.
+fn storage_fault(code: &str) -> bool {
+    // SQLite's extended codes have at most four digits; SQLSTATEs five.
+    if code.len() == 5 {
+        // PostgreSQL SQLSTATE: insufficient resources (53: disk full, out of
+        // memory), system errors (58: I/O), connection exceptions (08),
+        // operator intervention (57P: shutdown), read-only transaction.
+        return ["53", "58", "08", "57P"]
+            .iter()
+            .any(|p| code.starts_with(p))
+            || code == "25006";
+    }
+    // SQLite extended result codes: the primary code is the low byte.
+    code.parse::<i32>().is_ok_and(|c| {
+        matches!(
+            c & 0xff,
+            rusqlite::ffi::SQLITE_IOERR
+                | rusqlite::ffi::SQLITE_FULL
+                | rusqlite::ffi::SQLITE_READONLY
+                | rusqlite::ffi::SQLITE_CANTOPEN
+        )
+    })
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -84,6 +113,9 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What a 503 for an unavailable store tells clients (`Retry-After`, seconds).
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -96,7 +128,9 @@ pub fn new_id() -> String {
 
 impl Store {
     /// Connect and run migrations. `url` is `sqlite://path` or `postgres://…`.
-    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    /// `durable`: every SQLite COMMIT is on disk before it returns (see
+    /// `sqlite::PRAGMAS`); false is the opt-in `sqlite_synchronous = "normal"`.
+    pub async fn open(url: &str, max_connections: u32, durable: bool) -> anyhow::Result<Store> {
         install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -127,13 +161,26 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
+                // Opened once first, so a read-only or missing directory is
+                // named now, not as a pool timeout five seconds later.
+                sqlite::open(sqlite::path_of(&url))
+                    .and_then(|c| {
+                        c.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
+                            .map_err(sqlite::error)
+                    })
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot write the SQLite database {}: {e}",
+                            sqlite::path_of(&url)
+                        )
+                    })?;
                 // sqlx runs the migrations (creating the file), then the
                 // store's own connections take over.
                 let pool = opts(1).connect(&url).await?;
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
                 pool.close().await;
                 let path = sqlite::path_of(&url);
-                let writer = sqlite::Writer::new(path)?;
+                let writer = sqlite::Writer::new(path, durable)?;
                 Ok(Store {
                     read: Reader::Sqlite(Arc::new(sqlite::Readers::new(path, writer.clone()))),
                     write: Writer::Sqlite(writer),
@@ -143,6 +190,18 @@ impl Store {
             Backend::Postgres => {
                 let pool: AnyPool = opts(max_connections).connect(url).await?;
                 sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                // A COMMIT that returns before it is durable could forget a
+                // certificate a client already holds.
+                let sync: String =
+                    sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+                        .fetch_one(&pool)
+                        .await?;
+                if sync == "off" {
+                    tracing::warn!(
+                        "PostgreSQL synchronous_commit is off: a crash of the database can lose \
+                         certificates that clients already received; set it to on (or remote_apply)"
+                    );
+                }
                 Ok(Store {
                     read: Reader::Pg(pool.clone()),
                     write: Writer::Pg(pool),
@@ -152,10 +211,11 @@ impl Store {
         }
     }
 
-    /// A cheap round trip, for `/readyz`.
+    /// A read and a small write, for `/readyz`: a full or failing disk lets
+    /// reads through while every write fails, and then the store is not ready.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        settings::set(&self.write, "readyz_probe", &now().to_string()).await
     }
 
     /// Rows SQLite has stepped through in full table scans since start

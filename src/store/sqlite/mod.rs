@@ -33,7 +33,10 @@ const STATEMENT_CACHE: usize = 256;
 /// Set on every connection, sqlx's (migrations) and ours. `temp_store`:
 /// a group commit's savepoint journal outgrows SQLite's 64 KiB spill
 /// threshold, and a file-backed one is created and unlinked per group.
-pub const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+/// `synchronous=FULL`: in WAL mode NORMAL leaves the last commits in the
+/// page cache, so a power loss forgets certificates clients already hold;
+/// FULL fsyncs the WAL at every COMMIT (one per group commit).
+pub const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
      PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;";
 
 /// The path inside a `sqlite://path?options` URL.

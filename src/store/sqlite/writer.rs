@@ -104,8 +104,14 @@ impl Drop for Queued<'_> {
 
 impl Writer {
     /// The writer for the database at `path`, with its checkpointer.
-    pub fn new(path: &str) -> Result<Arc<Writer>, sqlx::Error> {
+    /// `durable` false trades the last commits before a power loss for
+    /// fewer fsyncs (`synchronous=NORMAL`, opt-in: `sqlite_synchronous`).
+    pub fn new(path: &str, durable: bool) -> Result<Arc<Writer>, sqlx::Error> {
         let conn = open(path)?;
+        if !durable {
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(error)?;
+        }
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
             .map_err(error)?;
         let w = Arc::new(Writer {
@@ -288,14 +294,32 @@ fn spawn_checkpointer(conn: Connection, writer: Weak<Writer>) -> Result<(), sqlx
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            // A failing disk fails every checkpoint, ten a second: say so
+            // once, then once a minute with the count, then when it heals.
+            let mut failing: Option<(std::time::Instant, u64)> = None;
             loop {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 match writer.upgrade() {
                     Some(w) if !w.closed.load(Ordering::Acquire) => {}
                     _ => return,
                 }
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                match (conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)"), &mut failing) {
+                    (Ok(()), None) => {}
+                    (Ok(()), Some((_, n))) => {
+                        tracing::info!(failures = *n, "WAL checkpoints succeed again");
+                        failing = None;
+                    }
+                    (Err(e), None) => {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying every 100 ms");
+                        failing = Some((std::time::Instant::now(), 1));
+                    }
+                    (Err(e), Some((since, n))) => {
+                        *n += 1;
+                        if since.elapsed() >= std::time::Duration::from_secs(60) {
+                            tracing::warn!(error = %e, failures = *n, "WAL checkpoints still failing");
+                            *since = std::time::Instant::now();
+                        }
+                    }
                 }
             }
         })
