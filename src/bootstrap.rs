@@ -159,7 +159,8 @@ pub async fn start(
     let secret = crate::scep::challenge::ensure_static_secret(&app, adopt).await?;
     write_secret(&paths.scep_challenge, secret.as_bytes())?;
     let _ = app.scep.static_secret.set(secret);
-    issuance::reconcile(&app).await?;
+    // Nothing is in flight in this process yet: finish every reserved row.
+    issuance::reconcile(&app, store::now()).await?;
     // A CRL must never lapse: publish whatever fell due while we were down.
     crate::revocation::crl::publish_all_due(&app).await;
     Ok(app)
@@ -487,6 +488,7 @@ pub async fn ensure_tls_cert(app: &App) -> anyhow::Result<(PathBuf, PathBuf)> {
         validity_days: None,
         replaces_id: None,
         min_approvals: 0,
+        link: None,
     };
     let row = match issuance::submit(app, req).await? {
         Outcome::Issued(row) => row,

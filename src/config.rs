@@ -33,6 +33,10 @@ pub struct Config {
     pub public_http_url: String,
     /// Base64 32-byte key that seals private keys at rest; empty means <data_dir>/master.key.
     pub master_key: String,
+    /// A certificate left `issuing`, or an ACME order left `processing`, for
+    /// this long (a crash, a store outage) is finished or failed by a job
+    /// that runs on one replica, and by a client polling such an order.
+    pub reconcile_after_secs: i64,
     pub log: LogConfig,
     pub ca: CaConfig,
     pub tls: TlsConfig,
@@ -256,6 +260,7 @@ impl Default for Config {
             database_url: String::new(),
             database_max_connections: 8,
             sqlite_synchronous: SqliteSynchronous::Full,
+            reconcile_after_secs: 30,
             listen: "127.0.0.1:8443".parse().expect("literal"),
             http_listen: "127.0.0.1:8080".parse().expect("literal"),
             public_url: String::new(),
@@ -545,6 +550,7 @@ http_listen = "{http}"       # plain HTTP: CA certs, CRL, OCSP, SCEP
 public_url = "{public}"                # base URL clients use; empty = https://<listen>
 public_http_url = "{public_http}"           # base URL put in CRL/AIA extensions; empty = http://<http_listen>
 master_key = ""                # base64 32 bytes; empty = <data_dir>/master.key
+reconcile_after_secs = 30      # finish or fail what a crash left issuing/processing after this long
 
 [log]
 format = "text"                # text | json

@@ -18,11 +18,14 @@ use signet_ca::key::{self, KeyInfo, KeyType};
 use signet_ca::names::San;
 use signet_ca::serial;
 
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::ca_registry::CaLoadError;
 use crate::policy::{self, Channel, PolicyRequest, TemplateSpec, Violation};
+use crate::store::batch::Stmt;
 use crate::store::certificates::{self as certs, CertRow};
-use crate::store::{StoreError, audit, blocked_keys, cas, new_id, now, projects, templates};
+use crate::store::{
+    StoreError, audit, blocked_keys, cas, leases, new_id, now, projects, templates,
+};
 
 /// Where the subject key comes from.
 pub enum RequestKey {
@@ -46,7 +49,14 @@ pub struct IssuanceRequest {
     /// Approvals required at least, whatever the template says (a SCEP
     /// profile without a challenge holds every request for an admin).
     pub min_approvals: u32,
+    /// Statements the front runs in the transaction that stores the row,
+    /// given its id: the ACME order or SCEP transaction and its certificate
+    /// are then one unit, and no crash leaves a signed certificate that its
+    /// request does not know.
+    pub link: Option<Link>,
 }
+
+pub type Link = Box<dyn FnOnce(&str) -> Vec<Stmt> + Send + Sync>;
 
 impl IssuanceRequest {
     /// A request whose subject and names are those of the CSR.
@@ -62,6 +72,7 @@ impl IssuanceRequest {
             validity_days: None,
             replaces_id: None,
             min_approvals: 0,
+            link: None,
         }
     }
 }
@@ -255,7 +266,7 @@ async fn fail_reserved(app: &App, id: &str, e: IssueError) -> IssueError {
 /// Policy, then commit the row: `pending_approval`, or `issuing` with a
 /// reserved serial. Public so that a test can stop the pipeline here, as a
 /// crash would.
-pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueError> {
+pub async fn reserve(app: &App, mut req: IssuanceRequest) -> Result<CertRow, IssueError> {
     let resolved = evaluate(app, &req).await?;
     let (public_key, csr, key_sealed) = match &req.key {
         RequestKey::Csr(c) => (c.spki_der.clone(), Some(c.der.clone()), None),
@@ -276,6 +287,7 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
         _ => {}
     }
     let id = new_id();
+    let linked = req.link.take().map(|l| l(&id)).unwrap_or_default();
     let key_sealed = match key_sealed {
         Some(k) => Some(key::seal_key(&app.master_key, id.as_bytes(), &k)?),
         None => None,
@@ -345,7 +357,9 @@ pub async fn reserve(app: &App, req: IssuanceRequest) -> Result<CertRow, IssueEr
             request_id: None,
             details: json!({"channel": row.channel, "template": resolved.template_name, "sans": resolved.plan.sans, "serial": row.serial}),
         });
-        match audit::with_event(&app.store, vec![certs::insert_stmt(&row)], None, event).await {
+        let mut stmts = vec![certs::insert_stmt(&row)];
+        stmts.extend(linked.iter().cloned());
+        match audit::with_event(&app.store, stmts, None, event).await {
             Err(StoreError::Conflict(_)) if !pending && attempt < 3 => continue,
             r => r?,
         }
@@ -404,17 +418,19 @@ async fn sign_with(
     Ok(row)
 }
 
-/// Finish every row a crash left in `issuing`: re-sign with the reserved
-/// serial (the earlier signature never left the process, since the response
-/// is only sent after `active` is committed). Returns how many were finished.
-pub async fn reconcile(app: &App) -> Result<usize, IssueError> {
-    let ids = certs::ids_in_status(&app.store.read, certs::ISSUING).await?;
+/// Finish every row left in `issuing` since before `before` (unix seconds)
+/// by a crash or a store outage: re-sign with the reserved serial (the
+/// earlier signature never left the process, since the response is only
+/// sent after `active` is committed). Returns how many were finished.
+pub async fn reconcile(app: &App, before: i64) -> Result<usize, IssueError> {
+    let ids = certs::issuing_since_before(&app.store.read, before).await?;
     let mut done = 0;
     for id in ids {
         let row = certs::get(&app.store.read, &id).await?;
         match sign_reserved(app, row).await {
             Ok(_) => done += 1,
             Err(IssueError::Conflict(_)) | Err(IssueError::Store(StoreError::Conflict(_))) => {}
+            Err(e @ (IssueError::Store(_) | IssueError::CaUnavailable(_))) => return Err(e),
             Err(e) => {
                 tracing::error!(certificate = %id, error = %e, "cannot finish reserved certificate; marking failed");
                 certs::mark_status(
@@ -429,12 +445,51 @@ pub async fn reconcile(app: &App) -> Result<usize, IssueError> {
         }
     }
     if done > 0 {
-        tracing::warn!(
-            count = done,
-            "finished certificates left in 'issuing' by an earlier crash"
-        );
+        tracing::warn!(count = done, "finished certificates left in 'issuing'");
     }
     Ok(done)
+}
+
+/// Every `interval`, on the one replica holding the lease `name`, run `round`.
+pub fn spawn_leased<F, Fut>(
+    app: AppState,
+    name: &'static str,
+    interval: std::time::Duration,
+    round: F,
+) where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let holder = new_id();
+        let ttl = (interval.as_secs() as i64).max(1) * 3;
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match leases::acquire(&app.store.write, name, &holder, now(), ttl).await {
+                Ok(true) => round(app.clone()).await,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(job = name, error = %e, "cannot take the job lease"),
+            }
+        }
+    });
+}
+
+/// Finish certificates left `issuing` for longer than
+/// `reconcile_after_secs`, on one replica, for as long as the server runs.
+pub fn spawn_reconciler(app: AppState) {
+    let after = app.config.reconcile_after_secs;
+    let every = std::time::Duration::from_secs((after as u64 / 2).max(1));
+    spawn_leased(
+        app,
+        "reconcile-certificates",
+        every,
+        move |app| async move {
+            if let Err(e) = reconcile(&app, now() - after).await {
+                tracing::warn!(error = %e, "reconciling certificates failed; retrying next round");
+            }
+        },
+    );
 }
 
 /// Record an approval; once the template's N approvals are in, reserve a

@@ -364,6 +364,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             signet::acme::spawn_nonce_purger(app.clone());
             signet::revocation::crl::spawn_scheduler(app.clone());
             signet::revocation::crl::spawn_revoke_publisher(app.clone());
+            signet::issuance::spawn_reconciler(app.clone());
+            signet::acme::spawn_order_reconciler(app.clone());
             let p = Paths::new(&app.config);
             println!("https: {https_url}");
             println!("http: {http_url}");

@@ -10,6 +10,7 @@ mod cert;
 pub mod jws;
 pub mod nonce;
 mod order;
+pub use order::{reconcile_orders, spawn_order_reconciler};
 pub mod problem;
 pub mod validate;
 

@@ -17,7 +17,7 @@ use super::problem::{AcmeResult, Problem};
 use super::validate::{DNS01, HTTP01, TLS_ALPN01};
 use super::{respond, rfc3339, url};
 use crate::app::AppState;
-use crate::issuance::{self, IssuanceRequest, Outcome, RequestKey};
+use crate::issuance::{self, IssuanceRequest, IssueError, Outcome, RequestKey};
 use crate::policy::{self, Channel, TemplateSpec};
 use crate::store::acme::{self as db, AccountRow, AuthzRow, OrderRow};
 use crate::store::certificates as certs;
@@ -214,6 +214,7 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
         replaces: req.replaces.clone(),
         error: None,
         created_at: t,
+        processing_at: None,
     };
     let reuse = app.config.acme.authz_reuse_secs > 0;
     let (mut links, mut authzs, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
@@ -292,8 +293,12 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
     ))
 }
 
-/// Bring an order's status up to date: expiry, and the outcome of a
-/// certificate that waited for approval.
+/// Bring an order's status up to date: expiry, the outcome of a
+/// certificate that waited for approval, and what a crash or a store outage
+/// left: an order `processing` past `reconcile_after_secs` gets its reserved
+/// certificate signed, or, with none reserved, ends `invalid` saying so
+/// (certbot and lego stop at `invalid` at once; `ready` again would have
+/// them poll until they time out).
 async fn refresh(app: &AppState, mut o: OrderRow) -> AcmeResult<OrderRow> {
     if matches!(o.status.as_str(), "pending" | "ready") && o.expires_at < now() {
         db::set_order_status(
@@ -307,46 +312,99 @@ async fn refresh(app: &AppState, mut o: OrderRow) -> AcmeResult<OrderRow> {
         .await?;
         o.status = "invalid".into();
     }
-    if o.status == "processing"
-        && let Some(cid) = &o.certificate_id
-    {
-        let cert = certs::get(&app.store.read, cid).await?;
-        let next = match cert.status.as_str() {
-            certs::ACTIVE | certs::REVOKED => Some(("valid", None)),
-            certs::REJECTED | certs::FAILED => {
-                let why = cert
-                    .failure
-                    .unwrap_or_else(|| "the request was rejected".into());
-                Some((
-                    "invalid",
-                    Some(
-                        Problem::unauthorized(format!(
-                            "certificate request {}: {why}",
-                            cert.status
-                        ))
-                        .to_json()
-                        .to_string(),
-                    ),
-                ))
+    if o.status != "processing" {
+        return Ok(o);
+    }
+    let stuck = o
+        .processing_at
+        .is_none_or(|t| t <= now() - app.config.reconcile_after_secs);
+    let next = match &o.certificate_id {
+        None if stuck => Some((
+            "invalid",
+            Some(
+                Problem::server_internal(
+                    "finalization was interrupted before a certificate was reserved; place a new order",
+                )
+                .to_json()
+                .to_string(),
+            ),
+        )),
+        None => None,
+        Some(cid) => {
+            let mut cert = certs::get(&app.store.read, cid).await?;
+            if cert.status == certs::ISSUING && stuck {
+                cert = match issuance::sign_reserved(app, cert).await {
+                    Ok(signed) => signed,
+                    // Finished meanwhile (by the job or another replica), or
+                    // failed: read what is there now.
+                    Err(IssueError::Conflict(_) | IssueError::Store(StoreError::Conflict(_))) => {
+                        certs::get(&app.store.read, cid).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             }
-            _ => None,
-        };
-        if let Some((status, err)) = next {
-            db::set_order_status(
-                &app.store.write,
-                &o.id,
-                "processing",
-                status,
-                None,
-                err.as_deref(),
-            )
-            .await?;
-            o = db::order(&app.store.read, &o.id)
-                .await?
-                .ok_or_else(|| Problem::server_internal("order vanished"))?;
+            match cert.status.as_str() {
+                certs::ACTIVE | certs::REVOKED => Some(("valid", None)),
+                certs::REJECTED | certs::FAILED => {
+                    let why = cert
+                        .failure
+                        .unwrap_or_else(|| "the request was rejected".into());
+                    Some((
+                        "invalid",
+                        Some(
+                            Problem::unauthorized(format!(
+                                "certificate request {}: {why}",
+                                cert.status
+                            ))
+                            .to_json()
+                            .to_string(),
+                        ),
+                    ))
+                }
+                _ => None,
+            }
         }
+    };
+    if let Some((status, err)) = next {
+        db::set_order_status(
+            &app.store.write,
+            &o.id,
+            "processing",
+            status,
+            None,
+            err.as_deref(),
+        )
+        .await?;
+        o = db::order(&app.store.read, &o.id)
+            .await?
+            .ok_or_else(|| Problem::server_internal("order vanished"))?;
     }
     Ok(o)
+}
+
+/// Orders left `processing` past `reconcile_after_secs`, brought to a final
+/// state (see `refresh`). Returns how many were looked at.
+pub async fn reconcile_orders(app: &AppState) -> AcmeResult<usize> {
+    let before = now() - app.config.reconcile_after_secs;
+    let stuck = db::processing_since_before(&app.store.read, before, 500).await?;
+    let n = stuck.len();
+    for o in stuck {
+        let id = o.id.clone();
+        if let Err(p) = refresh(app, o).await {
+            tracing::warn!(order = %id, problem = %p.detail, "cannot reconcile order");
+        }
+    }
+    Ok(n)
+}
+
+/// Reconcile orders on one replica, every half `reconcile_after_secs`.
+pub fn spawn_order_reconciler(app: AppState) {
+    let every = std::time::Duration::from_secs((app.config.reconcile_after_secs as u64 / 2).max(1));
+    issuance::spawn_leased(app, "reconcile-orders", every, |app| async move {
+        if let Err(p) = reconcile_orders(&app).await {
+            tracing::warn!(problem = %p.detail, "reconciling orders failed; retrying next round");
+        }
+    });
 }
 
 pub(crate) async fn order_json(app: &AppState, o: &OrderRow) -> AcmeResult<Value> {
@@ -492,6 +550,10 @@ pub async fn finalize(
         validity_days: None,
         replaces_id: o.replaces_id.clone(),
         min_approvals: 0,
+        link: Some(Box::new({
+            let order_id = o.id.clone();
+            move |cert_id: &str| vec![db::link_order_stmt(&order_id, cert_id)]
+        })),
     };
     match issuance::submit(&app, request).await {
         Ok(Outcome::Issued(row)) => {

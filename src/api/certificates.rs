@@ -226,6 +226,7 @@ async fn submit(
             validity_days: b.validity_days,
             replaces_id: None,
             min_approvals: 0,
+            link: None,
         },
     };
     if q.dry_run {
@@ -574,6 +575,7 @@ async fn renew(
         validity_days: None,
         replaces_id: Some(id),
         min_approvals: 0,
+        link: None,
     };
     let (status, new_id) = match issuance::submit(&app, req).await? {
         Outcome::Issued(r) => (StatusCode::CREATED, r.id),

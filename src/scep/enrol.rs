@@ -207,6 +207,21 @@ async fn enrol(
     };
     let mut req = IssuanceRequest::from_csr(Channel::Scep, &format!("scep:{}", p.name), csr);
     req.template = Some(p.cfg.template.clone());
+    // The transaction is recorded with its reserved certificate, so a device
+    // that retries after a crash polls that certificate instead of
+    // enrolling again.
+    req.link = Some(Box::new({
+        let (profile, txid, hash) = (
+            p.name.to_string(),
+            msg.transaction_id.clone(),
+            csr_hash.clone(),
+        );
+        move |cert_id: &str| {
+            vec![db::put_transaction_stmt(
+                &profile, &txid, cert_id, &hash, false,
+            )]
+        }
+    }));
     if let Some(old) = &renewing {
         if req.subject.iter().find(|(k, _)| k == "CN").map(|(_, v)| v) != old.common_name.as_ref() {
             return Ok(Reply::fail(

@@ -130,6 +130,7 @@ async fn ra_certificate(app: &App, ca_id: &str) -> anyhow::Result<(X509, PKey<Pr
         validity_days: None,
         replaces_id: None,
         min_approvals: 0,
+        link: None,
     };
     let row = match issuance::submit(app, req).await? {
         Outcome::Issued(row) => row,

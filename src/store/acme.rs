@@ -219,9 +219,11 @@ pub struct OrderRow {
     pub replaces: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
+    /// When it entered `processing` (finalize).
+    pub processing_at: Option<i64>,
 }
 
-const ORDER_COLS: &str = "id, account_id, status, identifiers, template_id, profile, expires_at, certificate_id, replaces_id, replaces, error, created_at";
+const ORDER_COLS: &str = "id, account_id, status, identifiers, template_id, profile, expires_at, certificate_id, replaces_id, replaces, error, created_at, processing_at";
 
 pub fn insert_order(r: &OrderRow) -> Stmt {
     Stmt::new(
@@ -300,7 +302,8 @@ pub async fn set_order_status<'e>(
     error: Option<&str>,
 ) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE acme_orders SET status = $1, certificate_id = COALESCE($2, certificate_id), error = COALESCE($3, error) \
+        "UPDATE acme_orders SET status = $1, certificate_id = COALESCE($2, certificate_id), error = COALESCE($3, error), \
+         processing_at = CASE WHEN $1 = 'processing' AND $5 <> 'processing' THEN $6 ELSE processing_at END \
          WHERE id = $4 AND status = $5",
     )
     .bind(to.to_string())
@@ -308,9 +311,34 @@ pub async fn set_order_status<'e>(
     .bind(error.map(str::to_string))
     .bind(id.to_string())
     .bind(from.to_string())
+    .bind(now())
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Link an order to the certificate row reserved for it, in the reserving
+/// transaction.
+pub fn link_order_stmt(order_id: &str, certificate_id: &str) -> Stmt {
+    Stmt::new("UPDATE acme_orders SET certificate_id = $1 WHERE id = $2")
+        .bind(certificate_id)
+        .bind(order_id)
+}
+
+/// Orders in `processing` since at or before `before`, oldest first.
+pub async fn processing_since_before<'e>(
+    db: impl Executor<'e, Database = Any>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<OrderRow>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLS} FROM acme_orders WHERE status = 'processing' AND processing_at <= $1 \
+         ORDER BY processing_at LIMIT $2"
+    )))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
 }
 
 // ---- authorizations and challenges ------------------------------------

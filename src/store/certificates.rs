@@ -110,16 +110,17 @@ pub async fn by_serial<'e>(
     .await?)
 }
 
-pub async fn ids_in_status<'e>(
+/// Rows `issuing` whose last change is at or before `before`.
+pub async fn issuing_since_before<'e>(
     db: impl Executor<'e, Database = Any>,
-    status: &str,
+    before: i64,
 ) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM certificates WHERE status = $1 ORDER BY id")
-            .bind(status.to_string())
-            .fetch_all(db)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM certificates WHERE status = 'issuing' AND updated_at <= $1 ORDER BY id",
     )
+    .bind(before)
+    .fetch_all(db)
+    .await?)
 }
 
 pub async fn count<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64> {

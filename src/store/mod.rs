@@ -15,6 +15,7 @@ pub mod cas;
 pub mod certificates;
 pub mod crls;
 pub mod handles;
+pub mod leases;
 pub mod projects;
 pub mod scep;
 pub mod settings;

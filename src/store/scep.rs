@@ -1,5 +1,6 @@
 //! SCEP one-time challenges (stored as SHA-256 hashes) and transactions.
 
+use super::batch::Stmt;
 use sqlx::{Any, Executor, FromRow};
 
 use super::{Result, new_id, now};
@@ -132,21 +133,39 @@ pub async fn put_transaction<'e>(
     csr_sha256: &str,
     delivered: bool,
 ) -> Result<()> {
-    sqlx::query(
+    put_transaction_stmt(
+        profile,
+        transaction_id,
+        certificate_id,
+        csr_sha256,
+        delivered,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Record (or move) a transaction: as its own statement, or inside the
+/// transaction that reserves its certificate.
+pub fn put_transaction_stmt(
+    profile: &str,
+    transaction_id: &str,
+    certificate_id: &str,
+    csr_sha256: &str,
+    delivered: bool,
+) -> Stmt {
+    Stmt::new(
         "INSERT INTO scep_transactions (profile, transaction_id, certificate_id, csr_sha256, delivered, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (profile, transaction_id) DO UPDATE SET \
          certificate_id = excluded.certificate_id, csr_sha256 = excluded.csr_sha256, \
          delivered = excluded.delivered, created_at = excluded.created_at",
     )
-    .bind(profile.to_string())
-    .bind(transaction_id.to_string())
-    .bind(certificate_id.to_string())
-    .bind(csr_sha256.to_string())
+    .bind(profile)
+    .bind(transaction_id)
+    .bind(certificate_id)
+    .bind(csr_sha256)
     .bind(i64::from(delivered))
     .bind(now())
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 pub async fn mark_delivered<'e>(

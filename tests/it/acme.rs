@@ -753,9 +753,7 @@ async fn approval_holds_the_order_until_an_admin_approves() {
     solve(&env, &mut order, ChallengeType::Http01).await;
     order.finalize().await.unwrap();
     assert_eq!(order.state().status, OrderStatus::Processing);
-    let pending = certs::ids_in_status(&env.t.app.store.read, certs::PENDING_APPROVAL)
-        .await
-        .unwrap();
+    let pending = ids_in_status(&env.t, certs::PENDING_APPROVAL).await;
     assert_eq!(pending.len(), 1);
     signet::issuance::approve(&env.t.app, &pending[0], "admin", Some("ok"))
         .await
@@ -772,9 +770,7 @@ async fn approval_holds_the_order_until_an_admin_approves() {
         .unwrap();
     solve(&env, &mut order, ChallengeType::Http01).await;
     order.finalize().await.unwrap();
-    let pending = certs::ids_in_status(&env.t.app.store.read, certs::PENDING_APPROVAL)
-        .await
-        .unwrap();
+    let pending = ids_in_status(&env.t, certs::PENDING_APPROVAL).await;
     signet::issuance::reject(&env.t.app, &pending[0], "admin", Some("no"))
         .await
         .unwrap();

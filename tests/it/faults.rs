@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 use signet::store::Backend;
+use signet_ca::key::KeyType;
 
+use crate::acme_env::*;
 use crate::helpers::*;
 
 /// Make every write of the app's store fail as a read-only or failing disk
@@ -131,5 +133,115 @@ async fn sqlite_commits_are_on_disk_before_they_return() {
             .unwrap();
         assert_eq!(sync, 2, "the writer must run synchronous=FULL");
     }
+    t.stop().await;
+}
+
+/// Stop a finalize after one of its steps, as kill -9 would: the order is
+/// `processing`; with `reserve` the certificate row is reserved (and linked
+/// to the order in the same transaction), with `sign` it is signed too.
+async fn finalize_until(env: &AcmeEnv, order_url: &str, name: &str, step: &str) {
+    use signet::issuance::{self, IssuanceRequest};
+    use signet::store::acme as db;
+    let app = &env.t.app;
+    let id = order_url.rsplit('/').next().unwrap().to_string();
+    let order = db::order(&app.store.read, &id).await.unwrap().unwrap();
+    assert!(
+        db::set_order_status(&app.store.write, &id, "ready", "processing", None, None)
+            .await
+            .unwrap()
+    );
+    if step == "processing" {
+        return;
+    }
+    let (pem, _) = csr(KeyType::EcP256, &[name]);
+    let mut req = IssuanceRequest::from_csr(
+        signet::policy::Channel::Acme,
+        &format!("acme:{}", order.account_id),
+        signet_ca::csr::parse(&pem).unwrap(),
+    );
+    req.template = Some(order.template_id.clone());
+    req.link = Some(Box::new(move |cert: &str| {
+        vec![db::link_order_stmt(&id, cert)]
+    }));
+    let row = issuance::reserve(app, req).await.unwrap();
+    if step == "sign" {
+        issuance::sign_reserved(app, row).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn orders_left_half_way_by_a_crash_end_valid_or_invalid() {
+    let env = AcmeEnv::with(|c| c.reconcile_after_secs = 1).await;
+    let mut c = env.raw().await;
+    c.register().await;
+    let mut urls = Vec::new();
+    for (name, step) in [
+        ("nothing.example.test", "processing"),
+        ("reserved.example.test", "reserve"),
+        ("signed.example.test", "sign"),
+    ] {
+        let (url, _) = c.ready_order(&env, name).await;
+        finalize_until(&env, &url, name, step).await;
+        urls.push(url);
+    }
+    // Within the deadline a finalize may still be running: nothing moves.
+    let o = c.post(&urls[0], None).await;
+    assert_eq!(o.body["status"], "processing", "{:?}", o.body);
+    assert!(o.headers.contains_key("retry-after"));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The job's round (one replica) settles the signed one without a poll…
+    assert!(signet::acme::reconcile_orders(&env.t.app).await.unwrap() >= 1);
+    let id = urls[2].rsplit('/').next().unwrap();
+    let signed = signet::store::acme::order(&env.t.app.store.read, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(signed.status, "valid");
+    // …and a poll settles the others: the reserved one is signed now.
+    let o = c.post(&urls[0], None).await;
+    assert_eq!(o.body["status"], "invalid", "{:?}", o.body);
+    assert_eq!(
+        o.body["error"]["type"], "urn:ietf:params:acme:error:serverInternal",
+        "{:?}",
+        o.body
+    );
+    for url in &urls[1..] {
+        let o = c.post(url, None).await;
+        assert_eq!(o.body["status"], "valid", "{:?}", o.body);
+        let cert = c.post(o.body["certificate"].as_str().unwrap(), None).await;
+        assert_eq!(cert.status, 200);
+        openssl_verify(&env.t.dir, cert.body.as_str().unwrap().as_bytes());
+    }
+    // Nothing is left issuing or processing.
+    let stuck: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM certificates WHERE status = 'issuing') + \
+         (SELECT COUNT(*) FROM acme_orders WHERE status = 'processing')",
+    )
+    .fetch_one(&env.t.app.store.read)
+    .await
+    .unwrap();
+    assert_eq!(stuck, 0);
+    env.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_left_issuing_is_finished_by_the_job_round() {
+    use signet::issuance::{self, IssuanceRequest};
+    let t = spawn_app().await;
+    let (pem, _) = csr(KeyType::EcP256, &["rest-left.example.test"]);
+    let req = IssuanceRequest::from_csr(
+        signet::policy::Channel::Api,
+        "token:x",
+        signet_ca::csr::parse(&pem).unwrap(),
+    );
+    let row = issuance::reserve(&t.app, req).await.unwrap();
+    // Not yet: it may still be signing elsewhere.
+    let now = signet::store::now();
+    assert_eq!(issuance::reconcile(&t.app, now - 30).await.unwrap(), 0);
+    assert_eq!(issuance::reconcile(&t.app, now + 1).await.unwrap(), 1);
+    let row = signet::store::certificates::get(&t.app.store.read, &row.id)
+        .await
+        .unwrap();
+    assert_eq!(row.status, "active");
     t.stop().await;
 }

@@ -281,3 +281,12 @@ impl<'a> Api<'a> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
+
+/// Ids of the certificates in a status, oldest first.
+pub async fn ids_in_status(t: &TestApp, status: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT id FROM certificates WHERE status = $1 ORDER BY id")
+        .bind(status.to_string())
+        .fetch_all(&t.app.store.read)
+        .await
+        .unwrap()
+}
