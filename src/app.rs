@@ -23,6 +23,9 @@ pub struct App {
     pub nonces: crate::acme::nonce::Nonces,
     pub accounts: crate::acme::accounts::Accounts,
     pub scep: crate::scep::responder::Responders,
+    /// Request-body bytes (KiB) that may be buffered at once, over every
+    /// request (`limits.body_bytes_in_flight`).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
     /// Revocations waiting for their CRL (`revocation::crl::spawn_revoke_publisher`).
     pub revoke_trigger: crate::revocation::crl::RevokeTrigger,
     /// Base URL of the HTTPS listener as clients see it (no trailing slash).
@@ -69,7 +72,8 @@ pub fn build_routers(state: AppState) -> (Router, Router) {
 
 /// What every listener does around its routes, innermost first: a panic
 /// becomes a JSON 500, framework errors take the error shape, unknown routes
-/// get a JSON 404; a body left unread is drained; then the request id (with
+/// get a JSON 404; bodies count against the budget and one left unread is
+/// drained; then the request id (with
 /// the access log) and metrics.
 pub fn with_common_layers(routes: Router<AppState>, state: &AppState) -> Router {
     routes
@@ -78,7 +82,10 @@ pub fn with_common_layers(routes: Router<AppState>, state: &AppState) -> Router 
             crate::error::panic_response,
         ))
         .layer(axum::middleware::from_fn(crate::error::uniform_errors))
-        .layer(axum::middleware::from_fn(crate::drain::drain_unread_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.body_budget.clone(),
+            crate::drain::bounded_body,
+        ))
         .layer(axum::middleware::from_fn(crate::error::request_id))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -134,6 +134,9 @@ pub async fn start(
         accounts: crate::acme::accounts::Accounts::for_store(&store),
         scep: Default::default(),
         revoke_trigger: Default::default(),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(
+            cfg.limits.body_bytes_in_flight.div_ceil(1024),
+        )),
         config: cfg,
         store,
         master_key,

@@ -38,6 +38,7 @@ pub struct Config {
     /// that runs on one replica, and by a client polling such an order.
     pub reconcile_after_secs: i64,
     pub log: LogConfig,
+    pub limits: LimitsConfig,
     pub ca: CaConfig,
     pub tls: TlsConfig,
     pub acme: AcmeConfig,
@@ -58,6 +59,31 @@ pub struct LogConfig {
     pub format: String,
     /// A tracing filter, e.g. "info" or "signet=debug,info".
     pub level: String,
+}
+
+/// What one client, or a flood of them, can hold of the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// A connection must send a request's headers within this long, and an
+    /// idle keep-alive connection is closed after it (slow-loris, idle floods).
+    pub header_timeout_secs: u64,
+    /// Open connections over both listeners; 0 derives it from the
+    /// file-descriptor limit (raised to its hard limit at start).
+    pub max_connections: usize,
+    /// Request-body bytes buffered at once over all requests; past it a
+    /// request gets 503 with Retry-After.
+    pub body_bytes_in_flight: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            header_timeout_secs: 10,
+            max_connections: 0,
+            body_bytes_in_flight: 64 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,6 +293,7 @@ impl Default for Config {
             public_http_url: String::new(),
             master_key: String::new(),
             log: LogConfig::default(),
+            limits: LimitsConfig::default(),
             ca: CaConfig::default(),
             tls: TlsConfig::default(),
             acme: AcmeConfig::default(),
@@ -555,6 +582,11 @@ reconcile_after_secs = 30      # finish or fail what a crash left issuing/proces
 [log]
 format = "text"                # text | json
 level = "info"
+
+[limits]
+header_timeout_secs = 10       # headers within this long; idle keep-alive connections closed after it
+max_connections = 0            # over both listeners; 0 = from the file-descriptor limit (raised to the hard limit)
+body_bytes_in_flight = 67108864  # request bodies buffered at once; past it 503 + Retry-After
 
 [ca]                           # used only when a CA is first created
 key_type = "{kt}"            # ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096

@@ -255,6 +255,18 @@ pub async fn no_route(uri: axum::http::Uri) -> Response {
     }
 }
 
+/// 503 with Retry-After for a server at one of its limits: a problem
+/// document under `/acme/`, the JSON error shape elsewhere.
+pub fn busy(acme: bool, message: &str) -> Response {
+    if acme {
+        crate::acme::problem::Problem::unavailable(message).into_response()
+    } else {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        e.retry_after = Some(crate::store::UNAVAILABLE_RETRY_SECS);
+        e.into_response()
+    }
+}
+
 /// A handler that panicked: a JSON 500 that names the request, never a
 /// dropped connection.
 pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

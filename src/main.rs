@@ -324,6 +324,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut cfg = load(&common)?;
             init_logging(&cfg);
             urls.apply(&mut cfg);
+            bound_heap_retention();
+            let fds = server::raise_fd_limit();
+            tracing::debug!(file_descriptors = fds, "file-descriptor limit");
             if !cfg.ignored_env.is_empty() {
                 tracing::warn!(
                     variables = %cfg.ignored_env.join(", "),
@@ -631,6 +634,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Give freed memory back to the OS. glibc raises its mmap threshold to the
+/// size of each large block freed (up to 32 MiB), after which such buffers
+/// come from arenas, and it returns arena pages only from a heap's top: 150
+/// concurrent 10 MB uploads left 120-170 MB resident for good. So large
+/// buffers stay mapped on their own, and a thread trims the arenas every
+/// 2 s (after that burst: 32 MB resident against 30 MB idle).
+fn bound_heap_retention() {
+    // SAFETY: mallopt and malloc_trim only tune and compact the C
+    // allocator, which is thread-safe; they touch no Rust object.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+    let _ = std::thread::Builder::new()
+        .name("heap-trim".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                // SAFETY: as above.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        });
 }
 
 /// Who runs a local command: the operating-system account of the process's

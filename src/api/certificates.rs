@@ -51,10 +51,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/certificates/{id}/renew", post(renew))
         .route("/api/v1/certificates/{id}/renewal-history", get(history))
-        .route("/api/v1/certificates/import", post(import::import))
-        .route("/api/v1/certificates/import/preview", post(import::preview))
-        .route("/api/v1/certificates/import/bulk", post(import::bulk))
-        .route("/api/v1/certificates/import/file", post(import::file))
+        .merge(
+            Router::new()
+                .route("/api/v1/certificates/import", post(import::import))
+                .route("/api/v1/certificates/import/preview", post(import::preview))
+                .route("/api/v1/certificates/import/bulk", post(import::bulk))
+                .route("/api/v1/certificates/import/file", post(import::file))
+                .layer(axum::extract::DefaultBodyLimit::max(super::IMPORT_MAX_BODY)),
+        )
 }
 
 fn not_found(e: StoreError) -> ApiError {

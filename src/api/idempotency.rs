@@ -16,7 +16,6 @@ use crate::error::ApiError;
 use crate::store::{StoreError, now};
 
 const TTL_SECS: i64 = 86400;
-const MAX_BODY: usize = 16 * 1024 * 1024;
 const MAX_STORED: usize = 1024 * 1024;
 
 pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -54,7 +53,8 @@ async fn run(app: &AppState, key: String, req: Request, next: Next) -> Result<Re
         to_hex(&h.finish())
     };
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
+    // Hashed whole; no route takes more than an import.
+    let bytes = to_bytes(body, super::IMPORT_MAX_BODY).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",

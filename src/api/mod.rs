@@ -21,6 +21,11 @@ use axum::Router;
 
 use crate::app::AppState;
 
+/// The largest JSON request body.
+pub const JSON_MAX_BODY: usize = 1024 * 1024;
+/// The largest import (a PEM bundle, a PKCS#12 file).
+pub const IMPORT_MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// (method, path, permission, summary)
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     (
@@ -270,8 +275,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
             state.clone(),
             idempotency::layer,
         ))
-        // 413 for oversized bodies; imports are the largest legitimate ones.
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        // 413 for oversized bodies: JSON is small; the import routes take
+        // up to IMPORT_MAX_BODY (their own, inner limit).
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state, authorize))
         .merge(openapi::routes())
 }

@@ -245,3 +245,147 @@ async fn a_certificate_left_issuing_is_finished_by_the_job_round() {
     assert_eq!(row.status, "active");
     t.stop().await;
 }
+
+/// Open `n` connections that never send a byte, and `n` that send half a
+/// request and stop (slow-loris).
+async fn flood(addr: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::new();
+    for i in 0..2 * n {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        held.push(s);
+    }
+    held
+}
+
+/// How many of the connections the server has closed.
+async fn closed(conns: &mut [tokio::net::TcpStream]) -> usize {
+    use tokio::io::AsyncReadExt;
+    let mut n = 0;
+    for c in conns.iter_mut() {
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(std::time::Duration::from_millis(20), c.read(&mut buf)).await {
+            // EOF, a reset, or an error answer followed by EOF.
+            Ok(Ok(0)) | Ok(Err(_)) => n += 1,
+            Ok(Ok(_)) => {
+                if matches!(
+                    tokio::time::timeout(std::time::Duration::from_millis(200), c.read(&mut buf))
+                        .await,
+                    Ok(Ok(0)) | Ok(Err(_))
+                ) {
+                    n += 1
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_bounded_and_service_goes_on() {
+    let env = AcmeEnv::with(|c| c.limits.header_timeout_secs = 2).await;
+    let t = &env.t;
+    let https = t.https_bound.trim_start_matches("https://").to_string();
+    let http = t.http_url.trim_start_matches("http://").to_string();
+    let mut held = flood(&https, 200).await;
+    held.extend(flood(&http, 200).await);
+    // Service goes on beside 800 idle and slow connections.
+    let (s, v) = Api::admin(t).get("/api/v1/certificates?limit=1").await;
+    assert_eq!(s, 200, "{v}");
+    let r = reqwest::get(format!("{}/healthz", t.http_url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let account = env.client().await;
+    let mut order = account
+        .new_order(&instant_acme::NewOrder::new(&[
+            instant_acme::Identifier::Dns("flood.example.test".into()),
+        ]))
+        .await
+        .unwrap();
+    solve(&env, &mut order, instant_acme::ChallengeType::Http01).await;
+    order.finalize().await.unwrap();
+    let chain = order
+        .poll_certificate(&instant_acme::RetryPolicy::default())
+        .await
+        .unwrap();
+    openssl_verify(&t.dir, chain.as_bytes());
+    // The server closes them once the header timeout has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    let gone = closed(&mut held).await;
+    assert_eq!(gone, held.len(), "{gone} of {} closed", held.len());
+    env.t.stop().await;
+}
+
+/// A process's resident and peak memory in KiB, from /proc.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_large_bodies_keep_memory_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let (child, https, _) = serve(&dir, &[]).await;
+    let pid = child.id().unwrap();
+    let root =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.join("root.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let (idle, _) = memory_kib(pid);
+    let body = axum::body::Bytes::from(vec![b' '; 10 * 1024 * 1024]);
+    let tasks: Vec<_> = (0..150)
+        .map(|_| {
+            let r = client
+                .post(format!("{https}/api/v1/certificates/import"))
+                .bearer_auth(token.trim())
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send();
+            tokio::spawn(async move { r.await.map(|r| r.status().as_u16()).unwrap_or(0) })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in tasks {
+        *statuses.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    // Every client gets an answer, a refusal: the body is not JSON (400), or
+    // the budget is spent (503); none is a dropped connection or a 500.
+    assert!(
+        statuses.keys().all(|s| [400, 422, 503].contains(s)),
+        "{statuses:?}"
+    );
+    // Once the clients hang up, what their connections held is freed.
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (after, peak) = memory_kib(pid);
+    eprintln!(
+        "150 x 10 MB bodies: idle {idle} KiB, peak {peak} KiB, after {after} KiB; {statuses:?}"
+    );
+    assert!(
+        peak < 256 * 1024,
+        "peak RSS {peak} KiB (idle {idle} KiB): {statuses:?}"
+    );
+    assert!(
+        after < idle + 64 * 1024,
+        "RSS {after} KiB after, {idle} KiB idle"
+    );
+    drop(stderr_of(child).await);
+}

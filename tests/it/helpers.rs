@@ -290,3 +290,61 @@ pub async fn ids_in_status(t: &TestApp, status: &str) -> Vec<String> {
         .await
         .unwrap()
 }
+
+/// `signet serve` as a process on free ports, with extra environment; the
+/// child and its `https:` and `http:` URLs once it printed them.
+pub async fn serve(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .env_remove("RUST_LOG")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut https, mut http) = (String::new(), String::new());
+    while let Ok(Ok(Some(l))) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line()).await
+    {
+        if let Some(u) = l.strip_prefix("https: ") {
+            https = u.to_string();
+        } else if let Some(u) = l.strip_prefix("http: ") {
+            http = u.to_string();
+        } else if l.starts_with("admin token") {
+            break;
+        }
+    }
+    assert!(!https.is_empty() && !http.is_empty(), "serve did not start");
+    (child, https, http)
+}
+
+/// Stop the child and return what it wrote to stderr.
+pub async fn stderr_of(mut child: tokio::process::Child) -> String {
+    use tokio::io::AsyncReadExt;
+    child.start_kill().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    child.wait().await.unwrap();
+    err
+}
