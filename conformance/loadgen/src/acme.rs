@@ -30,6 +30,10 @@ pub struct Options {
     pub server_pid: Option<u32>,
     pub request_timeout: Duration,
     pub eab: Option<(String, Vec<u8>)>,
+    /// Append each downloaded certificate's serial (lower-case hex) here,
+    /// one line each, as it arrives: what a crash test checks the store
+    /// against.
+    pub record: Option<std::path::PathBuf>,
 }
 
 const STEPS: [&str; 8] = [
@@ -360,7 +364,30 @@ async fn flow(
         return Err(problem(st, &body));
     }
     t(stats, "download", s);
+    if let Some(path) = &o.record {
+        record_serial(path, &body.0)?;
+    }
     t(stats, "flow", start);
+    Ok(())
+}
+
+/// Append the leaf's serial to the record file: one write of the whole
+/// line, which O_APPEND keeps from interleaving with the other workers'.
+fn record_serial(path: &std::path::Path, pem_chain: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let leaf = openssl::x509::X509::from_pem(pem_chain)?;
+    let line = format!(
+        "{}\n",
+        leaf.serial_number()
+            .to_bn()?
+            .to_hex_str()?
+            .to_ascii_lowercase()
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(line.as_bytes())?;
     Ok(())
 }
 

@@ -101,6 +101,9 @@ enum Cmd {
         /// base64url HMAC key.
         #[arg(long, requires = "eab_kid")]
         eab_hmac: Option<String>,
+        /// Append the serial of every certificate received to this file.
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
 }
 
@@ -147,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
             request_timeout_secs,
             eab_kid,
             eab_hmac,
+            record,
         } => {
             let eab = match (eab_kid, eab_hmac) {
                 (Some(k), Some(h)) => Some((
@@ -168,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
                 server_pid,
                 request_timeout: std::time::Duration::from_secs(request_timeout_secs),
                 eab,
+                record,
             })
             .await
         }
