@@ -34,22 +34,6 @@ fn dns(names: &[&str]) -> Vec<Identifier> {
         .collect()
 }
 
-/// Order, solve, finalize with a fresh key, download; returns the PEM chain.
-async fn issue(
-    env: &AcmeEnv,
-    account: &instant_acme::Account,
-    ids: &[Identifier],
-    kind: ChallengeType,
-) -> String {
-    let mut order = account.new_order(&NewOrder::new(ids)).await.unwrap();
-    solve(env, &mut order, kind).await;
-    order.finalize().await.unwrap();
-    order
-        .poll_certificate(&RetryPolicy::default())
-        .await
-        .unwrap()
-}
-
 fn leaf_sans(pem: &str) -> Vec<String> {
     let c = openssl::x509::X509::stack_from_pem(pem.as_bytes()).unwrap();
     c[0].subject_alt_names()

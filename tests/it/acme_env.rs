@@ -173,6 +173,36 @@ impl AcmeEnv {
     }
 }
 
+/// Order, solve, finalize with a fresh key, download; returns the PEM chain.
+pub async fn issue(
+    env: &AcmeEnv,
+    account: &instant_acme::Account,
+    ids: &[instant_acme::Identifier],
+    kind: instant_acme::ChallengeType,
+) -> String {
+    let mut order = ready(env, account, ids, kind).await;
+    order.finalize().await.unwrap();
+    order
+        .poll_certificate(&instant_acme::RetryPolicy::default())
+        .await
+        .unwrap()
+}
+
+/// A new order for `ids`, solved with `kind` and ready to finalize.
+pub async fn ready(
+    env: &AcmeEnv,
+    account: &instant_acme::Account,
+    ids: &[instant_acme::Identifier],
+    kind: instant_acme::ChallengeType,
+) -> instant_acme::Order {
+    let mut order = account
+        .new_order(&instant_acme::NewOrder::new(ids))
+        .await
+        .unwrap();
+    solve(env, &mut order, kind).await;
+    order
+}
+
 /// Complete every authorization of an order with `kind`, then wait for ready.
 pub async fn solve(
     env: &AcmeEnv,

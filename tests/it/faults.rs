@@ -302,19 +302,13 @@ async fn idle_and_slow_connections_are_bounded_and_service_goes_on() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let account = env.client().await;
-    let mut order = account
-        .new_order(&instant_acme::NewOrder::new(&[
-            instant_acme::Identifier::Dns("flood.example.test".into()),
-        ]))
-        .await
-        .unwrap();
-    solve(&env, &mut order, instant_acme::ChallengeType::Http01).await;
-    order.finalize().await.unwrap();
-    let chain = order
-        .poll_certificate(&instant_acme::RetryPolicy::default())
-        .await
-        .unwrap();
+    let chain = issue(
+        &env,
+        &env.client().await,
+        &[instant_acme::Identifier::Dns("flood.example.test".into())],
+        instant_acme::ChallengeType::Http01,
+    )
+    .await;
     openssl_verify(&t.dir, chain.as_bytes());
     // The server closes them once the header timeout has passed.
     tokio::time::sleep(std::time::Duration::from_millis(3000)).await;

@@ -259,14 +259,13 @@ async fn compromised_keys_stay_dead_on_every_channel() {
         "{v}"
     );
     // ACME: finalize with the key.
-    let account = env.client().await;
-    let mut order = account
-        .new_order(&instant_acme::NewOrder::new(&[
-            instant_acme::Identifier::Dns("k.example.test".into()),
-        ]))
-        .await
-        .unwrap();
-    solve(&env, &mut order, instant_acme::ChallengeType::Http01).await;
+    let mut order = ready(
+        &env,
+        &env.client().await,
+        &[instant_acme::Identifier::Dns("k.example.test".into())],
+        instant_acme::ChallengeType::Http01,
+    )
+    .await;
     let der = openssl::x509::X509Req::from_pem(
         csr_cn(&key, "k.example.test", &["k.example.test"]).as_bytes(),
     )
