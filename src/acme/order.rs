@@ -473,6 +473,50 @@ pub async fn get_order(
     Ok(order_response(&app, &o, body))
 }
 
+/// The names a finalize CSR asks for, checked against its order: exactly
+/// the order's identifiers (RFC 8555 §7.4), the CN one of them. Returns the
+/// CN and the names to certify.
+fn order_csr_matches(
+    order_identifiers: &str,
+    csr: &csr::ParsedCsr,
+) -> AcmeResult<(Option<String>, Vec<San>)> {
+    let wanted: BTreeSet<San> = serde_json::from_str::<Vec<Value>>(order_identifiers)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| {
+            let v = i["value"].as_str()?;
+            Some(if i["type"] == "ip" {
+                San::Ip(v.parse().ok()?)
+            } else {
+                San::Dns(v.to_string())
+            })
+        })
+        .collect();
+    let mut requested: BTreeSet<San> = csr.sans.iter().cloned().collect();
+    let cn = csr.common_name().map(str::to_string);
+    if let Some(cn) = &cn {
+        let as_san = cn
+            .parse()
+            .map(San::Ip)
+            .unwrap_or_else(|_| San::Dns(cn.to_ascii_lowercase()));
+        if !wanted.contains(&as_san) {
+            return Err(Problem::bad_csr(format!(
+                "CSR common name {cn:?} is not an identifier of the order"
+            )));
+        }
+        requested.insert(as_san);
+    }
+    if requested != wanted {
+        let fmt = |s: &BTreeSet<San>| s.iter().map(San::value).collect::<Vec<_>>().join(", ");
+        return Err(Problem::bad_csr(format!(
+            "CSR names [{}] differ from the order's identifiers [{}]",
+            fmt(&requested),
+            fmt(&wanted)
+        )));
+    }
+    Ok((cn, wanted.into_iter().collect()))
+}
+
 #[derive(Deserialize)]
 struct Finalize {
     csr: String,
@@ -494,41 +538,7 @@ pub async fn finalize(
     let req: Finalize = jws.json()?;
     let der = jose::b64_decode(&req.csr).map_err(|_| Problem::bad_csr("csr is not base64url"))?;
     let parsed = csr::parse(&der).map_err(|e| Problem::bad_csr(e.to_string()))?;
-    // The CSR must ask for exactly the order's identifiers.
-    let wanted: BTreeSet<San> = serde_json::from_str::<Vec<Value>>(&o.identifiers)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|i| {
-            let v = i["value"].as_str()?;
-            Some(if i["type"] == "ip" {
-                San::Ip(v.parse().ok()?)
-            } else {
-                San::Dns(v.to_string())
-            })
-        })
-        .collect();
-    let mut requested: BTreeSet<San> = parsed.sans.iter().cloned().collect();
-    let cn = parsed.common_name().map(str::to_string);
-    if let Some(cn) = &cn {
-        let as_san = cn
-            .parse()
-            .map(San::Ip)
-            .unwrap_or_else(|_| San::Dns(cn.to_ascii_lowercase()));
-        if !wanted.contains(&as_san) {
-            return Err(Problem::bad_csr(format!(
-                "CSR common name {cn:?} is not an identifier of the order"
-            )));
-        }
-        requested.insert(as_san);
-    }
-    if requested != wanted {
-        let fmt = |s: &BTreeSet<San>| s.iter().map(San::value).collect::<Vec<_>>().join(", ");
-        return Err(Problem::bad_csr(format!(
-            "CSR names [{}] differ from the order's identifiers [{}]",
-            fmt(&requested),
-            fmt(&wanted)
-        )));
-    }
+    let (cn, wanted) = order_csr_matches(&o.identifiers, &parsed)?;
     let is_account_key = match &jws.signer {
         super::jws::Signer::Account(a) => parsed.spki_der == a.spki_der,
         super::jws::Signer::Key(..) => false,
@@ -545,7 +555,7 @@ pub async fn finalize(
         template: Some(o.template_id.clone()),
         project: acct.project_id.clone(),
         subject: cn.map(|c| vec![("CN".to_string(), c)]).unwrap_or_default(),
-        sans: wanted.into_iter().collect(),
+        sans: wanted,
         key: RequestKey::Csr(parsed),
         validity_days: None,
         replaces_id: o.replaces_id.clone(),
@@ -603,4 +613,72 @@ pub async fn finalize(
         .ok_or_else(|| Problem::server_internal("order vanished"))?;
     let body = order_json(&app, &o).await?;
     Ok(order_response(&app, &o, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509NameBuilder, X509ReqBuilder};
+    use signet_ca::key::KeyType;
+
+    use super::*;
+
+    /// A parsed CSR with this CN (if any) and these SANs.
+    fn csr_for(cn: Option<&str>, sans: &[&str]) -> csr::ParsedCsr {
+        let key = KeyType::EcP256.generate().unwrap();
+        let mut b = X509ReqBuilder::new().unwrap();
+        b.set_pubkey(&key).unwrap();
+        if let Some(cn) = cn {
+            let mut n = X509NameBuilder::new().unwrap();
+            n.append_entry_by_text("CN", cn).unwrap();
+            b.set_subject_name(&n.build()).unwrap();
+        }
+        if !sans.is_empty() {
+            let mut san = SubjectAlternativeName::new();
+            for s in sans {
+                if s.parse::<std::net::IpAddr>().is_ok() {
+                    san.ip(s);
+                } else {
+                    san.dns(s);
+                }
+            }
+            let mut stack = openssl::stack::Stack::new().unwrap();
+            stack
+                .push(san.build(&b.x509v3_context(None)).unwrap())
+                .unwrap();
+            b.add_extensions(&stack).unwrap();
+        }
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        csr::parse(&b.build().to_der().unwrap()).unwrap()
+    }
+
+    const ORDER: &str =
+        r#"[{"type":"dns","value":"a.example.test"},{"type":"ip","value":"10.0.0.1"}]"#;
+
+    #[test]
+    fn the_csr_must_name_exactly_the_order_identifiers() {
+        let (cn, names) =
+            order_csr_matches(ORDER, &csr_for(Some("A.example.test"), &["10.0.0.1"])).unwrap();
+        assert_eq!(cn.as_deref(), Some("A.example.test"));
+        assert_eq!(names.len(), 2, "the CN counts as a name: {names:?}");
+        assert!(order_csr_matches(ORDER, &csr_for(None, &["a.example.test", "10.0.0.1"])).is_ok());
+        for (cn, sans, why) in [
+            (
+                Some("other.example.test"),
+                &["a.example.test", "10.0.0.1"][..],
+                "common name",
+            ),
+            (None, &["a.example.test"][..], "differ"),
+            (
+                None,
+                &["a.example.test", "10.0.0.1", "b.example.test"][..],
+                "differ",
+            ),
+        ] {
+            let p = order_csr_matches(ORDER, &csr_for(cn, sans)).unwrap_err();
+            assert_eq!(p.kind, "badCSR");
+            assert!(p.detail.contains(why), "{}", p.detail);
+        }
+    }
 }
