@@ -138,6 +138,58 @@ async fn bad_common_names_and_sans_are_refused_over_rest_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn bad_common_names_are_refused_over_scep_and_store_nothing() {
+    use signet_ca::scep::MessageType;
+    // A SCEP profile for hosts: its template has no cn_pattern.
+    let t = spawn_app_with(|c| {
+        c.templates.insert(
+            "scep-hosts".into(),
+            signet::policy::TemplateSpec {
+                channels: vec![signet::policy::Channel::Scep],
+                dns: vec![".example.test".into()],
+                ..Default::default()
+            },
+        );
+        c.scep.profiles.insert(
+            "hosts".into(),
+            signet::config::ScepProfile {
+                template: "scep-hosts".into(),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let secret = std::fs::read_to_string(t.dir.join("scep-challenge")).unwrap();
+    let hosts = crate::scep::Scep::new(&t, "hosts").await;
+    let devices = crate::scep::Scep::new(&t, "default").await;
+    let before = rows(&t).await;
+    let cases = [
+        (&hosts, "evil example.org".to_string()),
+        (&hosts, "bad name!.example.test".to_string()),
+        (&hosts, "evil.example.org".to_string()),
+        (&hosts, long_name()),
+        // Device names may be anything printable within 64 characters.
+        (&devices, "nul\0device".to_string()),
+        (&devices, "d".repeat(65)),
+    ];
+    for (i, (scep, cn)) in cases.into_iter().enumerate() {
+        let dev = crate::scep::Device::with_key(
+            PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+            "signer",
+        );
+        let csr = signet_ca::scep::csr_with_challenge(&dev.key, &raw_cn(&cn), Some(secret.trim()))
+            .unwrap();
+        let r = scep
+            .send(MessageType::PkcsReq, &dev, &csr, &format!("tx-bad-cn-{i}"))
+            .await;
+        assert_eq!(r.status, "2", "{cn:?}: {r:?}");
+        assert_eq!(r.fail_info.as_deref(), Some(BAD_REQUEST), "{cn:?}: {r:?}");
+    }
+    assert_eq!(rows(&t).await, before, "a refused enrolment left a row");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn a_cn_pattern_allows_device_names_without_a_san() {
     let t = spawn_app().await;
     let admin = Api::admin(&t);

@@ -14,7 +14,7 @@ use signet_ca::scep::{self, Attrs, ContentCipher, Digest, MessageType};
 use crate::helpers::*;
 
 pub(crate) struct Device {
-    key: PKey<Private>,
+    pub(crate) key: PKey<Private>,
     /// The certificate requests are signed with: self-signed, or issued.
     cert: X509,
 }
@@ -135,7 +135,13 @@ impl<'a> Scep<'a> {
             .unwrap()
     }
 
-    async fn send(&self, kind: MessageType, dev: &Device, content: &[u8], txid: &str) -> Reply {
+    pub(crate) async fn send(
+        &self,
+        kind: MessageType,
+        dev: &Device,
+        content: &[u8],
+        txid: &str,
+    ) -> Reply {
         let r = self.post(self.message(kind, dev, content, txid)).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "application/x-pki-message");
