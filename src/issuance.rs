@@ -18,14 +18,12 @@ use signet_ca::key::{self, KeyInfo, KeyType};
 use signet_ca::names::San;
 use signet_ca::serial;
 
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::ca_registry::CaLoadError;
 use crate::policy::{self, Channel, PolicyRequest, TemplateSpec, Violation};
 use crate::store::batch::Stmt;
 use crate::store::certificates::{self as certs, CertRow};
-use crate::store::{
-    StoreError, audit, blocked_keys, cas, leases, new_id, now, projects, templates,
-};
+use crate::store::{StoreError, audit, blocked_keys, cas, new_id, now, projects, templates};
 
 /// Where the subject key comes from.
 pub enum RequestKey {
@@ -448,48 +446,6 @@ pub async fn reconcile(app: &App, before: i64) -> Result<usize, IssueError> {
         tracing::warn!(count = done, "finished certificates left in 'issuing'");
     }
     Ok(done)
-}
-
-/// Every `interval`, on the one replica holding the lease `name`, run `round`.
-pub fn spawn_leased<F, Fut>(
-    app: AppState,
-    name: &'static str,
-    interval: std::time::Duration,
-    round: F,
-) where
-    F: Fn(AppState) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        let holder = new_id();
-        let ttl = (interval.as_secs() as i64).max(1) * 3;
-        let mut tick = tokio::time::interval(interval);
-        loop {
-            tick.tick().await;
-            match leases::acquire(&app.store.write, name, &holder, now(), ttl).await {
-                Ok(true) => round(app.clone()).await,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(job = name, error = %e, "cannot take the job lease"),
-            }
-        }
-    });
-}
-
-/// Finish certificates left `issuing` for longer than
-/// `reconcile_after_secs`, on one replica, for as long as the server runs.
-pub fn spawn_reconciler(app: AppState) {
-    let after = app.config.reconcile_after_secs;
-    let every = std::time::Duration::from_secs((after as u64 / 2).max(1));
-    spawn_leased(
-        app,
-        "reconcile-certificates",
-        every,
-        move |app| async move {
-            if let Err(e) = reconcile(&app, now() - after).await {
-                tracing::warn!(error = %e, "reconciling certificates failed; retrying next round");
-            }
-        },
-    );
 }
 
 /// Record an approval; once the template's N approvals are in, reserve a

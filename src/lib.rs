@@ -10,6 +10,7 @@ mod drain;
 pub mod eab;
 pub mod error;
 pub mod issuance;
+pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

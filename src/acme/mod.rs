@@ -10,7 +10,7 @@ mod cert;
 pub mod jws;
 pub mod nonce;
 mod order;
-pub use order::{reconcile_orders, spawn_order_reconciler};
+pub use order::reconcile_orders;
 pub mod problem;
 pub mod validate;
 
@@ -178,8 +178,15 @@ pub(crate) fn rfc3339(t: i64) -> String {
         .unwrap_or_default()
 }
 
+/// ACME's background work, beside the core's (`jobs::start`): the reconcile
+/// of orders left `processing`, and the nonce purge.
+pub fn spawn_jobs(app: &AppState) {
+    order::spawn_order_reconciler(app.clone());
+    spawn_nonce_purger(app.clone());
+}
+
 /// Purge expired nonces once a minute (on every replica; idempotent).
-pub fn spawn_nonce_purger(app: AppState) {
+fn spawn_nonce_purger(app: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {

@@ -399,8 +399,8 @@ pub async fn reconcile_orders(app: &AppState) -> AcmeResult<usize> {
 
 /// Reconcile orders on one replica, every half `reconcile_after_secs`.
 pub fn spawn_order_reconciler(app: AppState) {
-    let every = std::time::Duration::from_secs((app.config.reconcile_after_secs as u64 / 2).max(1));
-    issuance::spawn_leased(app, "reconcile-orders", every, |app| async move {
+    let every = crate::jobs::half(app.config.reconcile_after_secs);
+    crate::jobs::spawn_leased(app, "reconcile-orders", every, |app| async move {
         if let Err(p) = reconcile_orders(&app).await {
             tracing::warn!(problem = %p.detail, "reconciling orders failed; retrying next round");
         }

@@ -71,11 +71,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     ) {
         tracing::warn!("{w}");
     }
-    signet::acme::spawn_nonce_purger(app.clone());
-    signet::revocation::crl::spawn_scheduler(app.clone());
-    signet::revocation::crl::spawn_revoke_publisher(app.clone());
-    signet::issuance::spawn_reconciler(app.clone());
-    signet::acme::spawn_order_reconciler(app.clone());
+    signet::jobs::start(&app);
+    signet::acme::spawn_jobs(&app);
     let p = Paths::new(&app.config);
     println!("https: {https_url}");
     println!("http: {http_url}");

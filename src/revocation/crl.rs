@@ -5,7 +5,7 @@ use std::time::Duration;
 use signet_ca::crl::{CrlSpec, CrlWriter, Entry, Kind, REMOVE_FROM_CRL};
 use sqlx::Row;
 
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::config::PublishOnRevoke;
 use crate::store::batch::Stmt;
 use crate::store::crls::{self, CrlRow};
@@ -327,27 +327,14 @@ impl RevokeTrigger {
         drop(p);
         self.wake.notify_one();
     }
-}
 
-/// Publish CRLs a moment after revocations (`revocation.publish_on_revoke`).
-pub fn spawn_revoke_publisher(app: AppState) {
-    let mode = app.config.revocation.publish_on_revoke;
-    if mode == PublishOnRevoke::Off {
-        return;
+    /// Wait for revocations, then `delay` more, so that a burst makes one
+    /// batch; returns CA id → latest revocation time.
+    pub async fn next_batch(&self, delay: Duration) -> std::collections::BTreeMap<String, i64> {
+        self.wake.notified().await;
+        tokio::time::sleep(delay).await;
+        std::mem::take(&mut *self.pending.lock().expect("lock"))
     }
-    let delay = Duration::from_millis(app.config.revocation.publish_on_revoke_delay_ms);
-    tokio::spawn(async move {
-        loop {
-            app.revoke_trigger.wake.notified().await;
-            tokio::time::sleep(delay).await;
-            let due = std::mem::take(&mut *app.revoke_trigger.pending.lock().expect("lock"));
-            for (ca_id, at) in due {
-                if let Err(e) = publish_after_revocation(&app, &ca_id, at, mode).await {
-                    tracing::error!(ca = %ca_id, error = %e, "CRL publication after a revocation failed");
-                }
-            }
-        }
-    });
 }
 
 /// Publish what does not yet cover a revocation made at `at`.
@@ -372,18 +359,4 @@ pub async fn publish_after_revocation(
         publish(app, ca_id, CrlKind::Delta).await?;
     }
     Ok(())
-}
-
-/// Run the schedule forever. The first round runs at once, so a schedule
-/// missed while the server was down is caught at start.
-pub fn spawn_scheduler(app: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(
-            app.config.revocation.check_interval_secs,
-        ));
-        loop {
-            tick.tick().await;
-            publish_all_due(&app).await;
-        }
-    });
 }
