@@ -18,9 +18,10 @@ use signet_ca::authority::{self, CaSpec};
 use signet_ca::key::{self, KeyType};
 use signet_ca::names::San;
 
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::ca_registry::CaRegistry;
 use crate::config::{self, Config};
+use crate::core_state::Core;
 use crate::issuance::{self, IssuanceRequest, Outcome, RequestKey};
 use crate::metrics::Metrics;
 use crate::policy::{Channel, TemplateSpec};
@@ -106,7 +107,7 @@ pub async fn start(
     opts: &InitOptions,
     https_url: String,
     http_url: String,
-) -> anyhow::Result<Arc<App>> {
+) -> anyhow::Result<AppState> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -126,24 +127,27 @@ pub async fn start(
     .await
     .with_context(|| format!("cannot open database {}", redact(&url)))?;
     seed(&cfg, &store).await?;
-    let validator = crate::acme::validate::Validator::new(&cfg.acme.validation)?;
-    let app = Arc::new(App {
-        validator,
-        auth_limiter: Default::default(),
-        nonces: crate::acme::nonce::Nonces::for_store(&store, &master_key)?,
-        accounts: crate::acme::accounts::Accounts::for_store(&store),
-        scep: Default::default(),
-        revoke_trigger: Default::default(),
-        body_budget: Arc::new(tokio::sync::Semaphore::new(
-            cfg.limits.body_bytes_in_flight.div_ceil(1024),
-        )),
+    let body_budget = Arc::new(tokio::sync::Semaphore::new(
+        cfg.limits.body_bytes_in_flight.div_ceil(1024),
+    ));
+    let core = Arc::new(Core {
         config: cfg,
         store,
         master_key,
         cas: CaRegistry::default(),
         metrics: Metrics::default(),
+        revoke_trigger: Default::default(),
+        account_rows_epoch: Default::default(),
         https_url,
         http_url,
+    });
+    // The shell composes the fronts, each with its own state.
+    let app = Arc::new(App {
+        acme: crate::acme::Acme::new(core.clone())?,
+        api: crate::api::Api::new(core.clone()),
+        scep: crate::scep::Scep::new(core.clone()),
+        core,
+        body_budget,
     });
     ensure_cas(&app, opts).await?;
     write_public_files(&app).await?;
@@ -161,7 +165,7 @@ pub async fn start(
     let adopt = fs::read_to_string(&paths.scep_challenge).ok();
     let secret = crate::scep::challenge::ensure_static_secret(&app, adopt).await?;
     write_secret(&paths.scep_challenge, secret.as_bytes())?;
-    let _ = app.scep.static_secret.set(secret);
+    let _ = app.scep.responders.static_secret.set(secret);
     // Nothing is in flight in this process yet: finish every reserved row.
     issuance::reconcile(&app, store::now()).await?;
     // A CRL must never lapse: publish whatever fell due while we were down.
@@ -311,7 +315,7 @@ pub async fn import_ca(
     Ok(id)
 }
 
-async fn ensure_cas(app: &App, opts: &InitOptions) -> anyhow::Result<()> {
+async fn ensure_cas(app: &Core, opts: &InitOptions) -> anyhow::Result<()> {
     if settings::get(&app.store.read, settings::DEFAULT_CA)
         .await?
         .is_some()
@@ -402,7 +406,7 @@ async fn ensure_cas(app: &App, opts: &InitOptions) -> anyhow::Result<()> {
 }
 
 /// root.pem and ca-chain.pem always reflect the store.
-async fn write_public_files(app: &App) -> anyhow::Result<()> {
+async fn write_public_files(app: &Core) -> anyhow::Result<()> {
     let id = app.cas.default_id(&app.store).await?;
     let issuer = app.cas.get(&app.store, &app.master_key, &id).await?;
     let paths = Paths::new(&app.config);
@@ -415,7 +419,7 @@ async fn write_public_files(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ensure_admin_token(app: &App) -> anyhow::Result<()> {
+async fn ensure_admin_token(app: &Core) -> anyhow::Result<()> {
     let path = Paths::new(&app.config).admin_token;
     if path.exists() {
         return Ok(());
@@ -428,7 +432,7 @@ async fn ensure_admin_token(app: &App) -> anyhow::Result<()> {
 /// Make sure the HTTPS listener has a certificate: the operator's, or one
 /// issued by this CA (renewed when it is within 30 days of expiry or no
 /// longer chains to the current issuing CA).
-pub async fn ensure_tls_cert(app: &App) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub async fn ensure_tls_cert(app: &Core) -> anyhow::Result<(PathBuf, PathBuf)> {
     let paths = Paths::new(&app.config);
     if !app.config.tls.cert_file.is_empty() {
         return Ok((paths.tls_cert, paths.tls_key));

@@ -27,10 +27,10 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::Semaphore;
 
-/// At most this much is read and dropped after the answer (twice the
-/// largest body a route takes, so any legitimate upload gets its answer;
-/// reading to drop buffers nothing)…
-const DRAIN_MAX_BYTES: usize = 2 * crate::api::IMPORT_MAX_BODY;
+/// At most this much is read and dropped after the answer (the largest body
+/// a route takes, so any legitimate upload gets its answer; reading to drop
+/// buffers nothing)…
+const DRAIN_MAX_BYTES: usize = crate::api::IMPORT_MAX_BODY;
 /// …within this long.
 const DRAIN_MAX_TIME: Duration = Duration::from_secs(10);
 
@@ -126,7 +126,7 @@ pub async fn bounded_body(
         .budget
         .add_permits(shared.taken.swap(0, Ordering::Relaxed) as usize);
     if shared.over.load(Ordering::Relaxed) {
-        resp = crate::error::busy(acme, "too many request bodies in flight; retry shortly");
+        resp = crate::app::busy(acme, "too many request bodies in flight; retry shortly");
     }
     let rest = shared.body.lock().expect("lock").take();
     if let Some(rest) = rest

@@ -5,7 +5,7 @@ use openssl::rand::rand_bytes;
 use signet_ca::jose::b64;
 use signet_ca::key;
 
-use crate::app::App;
+use crate::core_state::Core;
 use crate::store::{StoreError, acme, new_id, now, projects, templates};
 
 pub struct NewEab {
@@ -16,7 +16,7 @@ pub struct NewEab {
     pub template_id: String,
 }
 
-pub async fn create(app: &App, project: &str, template: &str) -> Result<NewEab, StoreError> {
+pub async fn create(app: &Core, project: &str, template: &str) -> Result<NewEab, StoreError> {
     let project_id = projects::find(&app.store.read, project).await?.id;
     let template_id = templates::find(&app.store.read, template).await?.id;
     let mut raw = [0u8; 32];
@@ -48,4 +48,32 @@ pub async fn create(app: &App, project: &str, template: &str) -> Result<NewEab, 
         project_id,
         template_id,
     })
+}
+
+/// Revoke a credential (by id or kid) and deactivate the accounts bound to
+/// it, in one transaction; false when there is no such unrevoked credential.
+/// Account caches start over (`Core::account_rows_epoch`).
+pub async fn revoke(core: &Core, id_or_kid: &str) -> Result<bool, StoreError> {
+    let mut tx = core.store.write.begin().await?;
+    let done = sqlx::query(
+        "UPDATE eab_credentials SET revoked_at = $1 WHERE (id = $2 OR kid = $2) AND revoked_at IS NULL",
+    )
+    .bind(now())
+    .bind(id_or_kid.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE acme_accounts SET status = 'deactivated' WHERE eab_id IN \
+         (SELECT id FROM eab_credentials WHERE id = $1 OR kid = $1)",
+    )
+    .bind(id_or_kid.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    core.account_rows_epoch
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    Ok(true)
 }

@@ -18,8 +18,8 @@ use signet_ca::key::{self, KeyInfo, KeyType};
 use signet_ca::names::San;
 use signet_ca::serial;
 
-use crate::app::App;
 use crate::ca_registry::CaLoadError;
+use crate::core_state::Core;
 use crate::policy::{self, Channel, PolicyRequest, TemplateSpec, Violation};
 use crate::store::batch::Stmt;
 use crate::store::certificates::{self as certs, CertRow};
@@ -129,7 +129,7 @@ fn not_found<'a>(what: &'static str, name: &'a str) -> impl FnOnce(StoreError) -
 }
 
 /// Resolve template, project and CA, and run the policy engine.
-pub async fn evaluate(app: &App, req: &IssuanceRequest) -> Result<Resolved, IssueError> {
+pub async fn evaluate(app: &Core, req: &IssuanceRequest) -> Result<Resolved, IssueError> {
     let db = &app.store.read;
     let project_name = req.project.as_deref().unwrap_or("default");
     let project = projects::find(db, project_name)
@@ -210,7 +210,7 @@ fn key_info_of(kt: KeyType) -> KeyInfo {
 
 /// Fix a certificate's CRL shard from its serial, and point its CRLDP at
 /// that shard's CRL. None when CRLs are not sharded.
-fn assign_shard(app: &App, plan: &mut CertPlan, ca_id: &str, serial: &[u8]) -> Option<i64> {
+fn assign_shard(app: &Core, plan: &mut CertPlan, ca_id: &str, serial: &[u8]) -> Option<i64> {
     let n = app.config.revocation.crl_shards;
     if n <= 1 || serial.len() < 4 {
         return None;
@@ -221,7 +221,7 @@ fn assign_shard(app: &App, plan: &mut CertPlan, ca_id: &str, serial: &[u8]) -> O
 }
 
 /// Run the whole pipeline: returns the active certificate, or the pending row.
-pub async fn submit(app: &App, req: IssuanceRequest) -> Result<Outcome, IssueError> {
+pub async fn submit(app: &Core, req: IssuanceRequest) -> Result<Outcome, IssueError> {
     // The CSR's key is already decoded; OpenSSL 3 decoding it again from
     // the row costs more than the signature.
     let key = match &req.key {
@@ -243,7 +243,7 @@ pub async fn submit(app: &App, req: IssuanceRequest) -> Result<Outcome, IssueErr
 /// `issuing` that no one will finish. A store that cannot be reached keeps
 /// the row `issuing` for `reconcile` to finish: the plan was checked before
 /// the reserve, so signing it later can succeed.
-async fn fail_reserved(app: &App, id: &str, e: IssueError) -> IssueError {
+async fn fail_reserved(app: &Core, id: &str, e: IssueError) -> IssueError {
     if matches!(e, IssueError::Store(_) | IssueError::CaUnavailable(_)) {
         return e;
     }
@@ -264,7 +264,7 @@ async fn fail_reserved(app: &App, id: &str, e: IssueError) -> IssueError {
 /// Policy, then commit the row: `pending_approval`, or `issuing` with a
 /// reserved serial. Public so that a test can stop the pipeline here, as a
 /// crash would.
-pub async fn reserve(app: &App, mut req: IssuanceRequest) -> Result<CertRow, IssueError> {
+pub async fn reserve(app: &Core, mut req: IssuanceRequest) -> Result<CertRow, IssueError> {
     let resolved = evaluate(app, &req).await?;
     let (public_key, csr, key_sealed) = match &req.key {
         RequestKey::Csr(c) => (c.spki_der.clone(), Some(c.der.clone()), None),
@@ -367,13 +367,13 @@ pub async fn reserve(app: &App, mut req: IssuanceRequest) -> Result<CertRow, Iss
 }
 
 /// Sign an `issuing` row with its reserved serial and commit it `active`.
-pub async fn sign_reserved(app: &App, row: CertRow) -> Result<CertRow, IssueError> {
+pub async fn sign_reserved(app: &Core, row: CertRow) -> Result<CertRow, IssueError> {
     sign_with(app, row, None).await
 }
 
 /// `sign_reserved` with the subject key when the caller has it decoded.
 async fn sign_with(
-    app: &App,
+    app: &Core,
     mut row: CertRow,
     key: Option<PKey<Public>>,
 ) -> Result<CertRow, IssueError> {
@@ -420,7 +420,7 @@ async fn sign_with(
 /// by a crash or a store outage: re-sign with the reserved serial (the
 /// earlier signature never left the process, since the response is only
 /// sent after `active` is committed). Returns how many were finished.
-pub async fn reconcile(app: &App, before: i64) -> Result<usize, IssueError> {
+pub async fn reconcile(app: &Core, before: i64) -> Result<usize, IssueError> {
     let ids = certs::issuing_since_before(&app.store.read, before).await?;
     let mut done = 0;
     for id in ids {
@@ -451,7 +451,7 @@ pub async fn reconcile(app: &App, before: i64) -> Result<usize, IssueError> {
 /// Record an approval; once the template's N approvals are in, reserve a
 /// serial and sign. The requester may not approve their own request.
 pub async fn approve(
-    app: &App,
+    app: &Core,
     cert_id: &str,
     approver: &str,
     comment: Option<&str>,
@@ -528,7 +528,7 @@ pub async fn approve(
 
 /// Reject a pending request (terminal).
 pub async fn reject(
-    app: &App,
+    app: &Core,
     cert_id: &str,
     approver: &str,
     comment: Option<&str>,

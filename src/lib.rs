@@ -6,6 +6,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod ca_registry;
 pub mod config;
+pub mod core_state;
 mod drain;
 pub mod eab;
 pub mod error;

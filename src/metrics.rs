@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::AppState;
+use crate::core_state::CoreState;
 
 const BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000];
 const CHANNELS: [&str; 3] = ["acme", "scep", "api"];
@@ -82,7 +82,7 @@ impl Metrics {
     }
 }
 
-pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(app): State<CoreState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let resp = next.run(req).await;
     app.metrics

@@ -8,18 +8,18 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::core_state::CoreState;
 use crate::error::ApiError;
 use crate::store::cas;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<CoreState> {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
 
-async fn readyz(State(app): State<AppState>) -> Response {
+async fn readyz(State(app): State<CoreState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")).into_response(),
@@ -27,7 +27,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<AppState>) -> Response {
+async fn metrics(State(app): State<CoreState>) -> Response {
     let mut body = app.metrics.render();
     if let Some(s) = app.store.sqlite_stats() {
         for (name, help, n) in [
@@ -58,7 +58,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
 
 /// `/ca/{id}.crt` (DER) or `/ca/{id}.pem`; the id may also be the CA's name.
 pub async fn ca_certificate(
-    State(app): State<AppState>,
+    State(app): State<CoreState>,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
     let (id, pem) = match (file.strip_suffix(".crt"), file.strip_suffix(".pem")) {

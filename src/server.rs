@@ -45,7 +45,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let limits = app.config.limits.clone();
-    let (https_router, http_router) = build_routers(app);
+    let (https_router, http_router) = build_routers(&app);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

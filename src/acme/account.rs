@@ -11,7 +11,7 @@ use signet_ca::key;
 use super::jws::{Jws, Signer, parse, verify_inner};
 use super::problem::{AcmeResult, Problem};
 use super::{respond, url};
-use crate::app::AppState;
+use crate::acme::AcmeState;
 use crate::store::acme::{self as db, AccountRow};
 use crate::store::{StoreError, new_id, now};
 
@@ -24,7 +24,7 @@ struct NewAccount {
     external_account_binding: Option<Value>,
 }
 
-fn account_json(app: &AppState, a: &AccountRow) -> Value {
+fn account_json(app: &AcmeState, a: &AccountRow) -> Value {
     let contact: Value = serde_json::from_str(&a.contact).unwrap_or(json!([]));
     let mut v = json!({"status": a.status, "contact": contact, "orders": format!("{}/orders", url(app, "account", &a.id))});
     if a.eab_id.is_some() {
@@ -56,7 +56,7 @@ fn check_contacts(contacts: &[String]) -> AcmeResult<String> {
 
 /// RFC 8555 §7.3.4: returns the credential the EAB JWS was made with.
 async fn check_eab(
-    app: &AppState,
+    app: &AcmeState,
     eab: &Value,
     outer_jwk: &jose::Jwk,
     new_account_url: &str,
@@ -116,7 +116,7 @@ async fn check_eab(
     Ok(cred)
 }
 
-pub async fn new_account(State(app): State<AppState>, jws: Jws) -> AcmeResult<Response> {
+pub async fn new_account(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Response> {
     let Signer::Key(jwk_v, jwk) = &jws.signer else {
         return Err(Problem::malformed(
             "newAccount must be signed with a jwk, not a kid",
@@ -215,7 +215,7 @@ fn own<'a>(jws: &'a Jws, id: &str) -> AcmeResult<&'a AccountRow> {
 }
 
 pub async fn update(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
@@ -254,7 +254,7 @@ pub async fn update(
 }
 
 pub async fn orders(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
@@ -279,7 +279,7 @@ struct KeyChange {
 }
 
 /// RFC 8555 §7.3.5: outer JWS by the old key (kid), inner by the new key (jwk).
-pub async fn key_change(State(app): State<AppState>, jws: Jws) -> AcmeResult<Response> {
+pub async fn key_change(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Response> {
     let acct = jws.account()?.clone();
     let inner: Value = jws.json()?;
     let (new_jwk_v, new_jwk, payload) = verify_inner(&inner, &jws.url)?;

@@ -35,6 +35,10 @@ pub struct Accounts {
     map: RwLock<HashMap<String, Arc<Account>>>,
     /// Bumped by every `forget`, so a read that raced a write is not cached.
     generation: AtomicU64,
+    /// The core's count of bulk changes to account rows (an EAB credential
+    /// revoked deactivates its accounts), and the value the map reflects.
+    epoch: Arc<AtomicU64>,
+    seen_epoch: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,15 +56,21 @@ impl From<JoseError> for AccountError {
 }
 
 impl Accounts {
-    pub fn for_store(store: &Store) -> Accounts {
+    pub fn for_store(store: &Store, epoch: Arc<AtomicU64>) -> Accounts {
         Accounts {
             rows_are_current: store.backend == Backend::Sqlite,
             map: RwLock::default(),
             generation: AtomicU64::new(0),
+            seen_epoch: AtomicU64::new(epoch.load(Ordering::Acquire)),
+            epoch,
         }
     }
 
     pub async fn get(&self, store: &Store, id: &str) -> Result<Option<Arc<Account>>, AccountError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if self.seen_epoch.swap(epoch, Ordering::AcqRel) != epoch {
+            self.forget_all();
+        }
         let cached = self.map.read().expect("lock").get(id).cloned();
         if self.rows_are_current
             && let Some(a) = cached
@@ -102,8 +112,8 @@ impl Accounts {
         map.remove(id);
     }
 
-    /// Call after a change to accounts that are not named one by one.
-    pub fn forget_all(&self) {
+    /// After a change to accounts that are not named one by one.
+    fn forget_all(&self) {
         let mut map = self.map.write().expect("lock");
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.clear();

@@ -15,14 +15,14 @@ use signet_ca::names::San;
 use super::jws::Jws;
 use super::problem::{AcmeResult, Problem};
 use super::{respond, rfc3339, url};
-use crate::app::AppState;
+use crate::acme::AcmeState;
 use crate::store::StoreError;
 use crate::store::acme::{self as db, AuthzRow, ChallengeRow};
 
 /// How long a challenge POST waits for its validation before answering "processing".
 const INLINE_WAIT: Duration = Duration::from_secs(3);
 
-fn challenge_json(app: &AppState, c: &ChallengeRow) -> Value {
+fn challenge_json(app: &AcmeState, c: &ChallengeRow) -> Value {
     let mut v = json!({"type": c.kind, "url": url(app, "chall", &c.id), "token": c.token, "status": c.status});
     if let Some(t) = c.validated_at {
         v["validated"] = json!(rfc3339(t));
@@ -37,7 +37,7 @@ fn challenge_json(app: &AppState, c: &ChallengeRow) -> Value {
     v
 }
 
-async fn authz_json(app: &AppState, a: &AuthzRow) -> AcmeResult<Value> {
+async fn authz_json(app: &AcmeState, a: &AuthzRow) -> AcmeResult<Value> {
     let challenges = db::challenges(&app.store.read, &a.id).await?;
     let mut v = json!({
         "identifier": {"type": a.identifier_type, "value": a.identifier_value},
@@ -51,7 +51,7 @@ async fn authz_json(app: &AppState, a: &AuthzRow) -> AcmeResult<Value> {
     Ok(v)
 }
 
-async fn own_authz(app: &AppState, jws: &Jws, id: &str) -> AcmeResult<AuthzRow> {
+async fn own_authz(app: &AcmeState, jws: &Jws, id: &str) -> AcmeResult<AuthzRow> {
     let acct = jws.account()?;
     let a = db::authz(&app.store.read, id)
         .await?
@@ -71,7 +71,7 @@ struct AuthzUpdate {
 }
 
 pub async fn get_authz(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
@@ -100,7 +100,7 @@ pub async fn get_authz(
 }
 
 pub async fn challenge(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
@@ -137,7 +137,7 @@ pub async fn challenge(
     Ok(challenge_response(&app, &c))
 }
 
-fn challenge_response(app: &AppState, c: &ChallengeRow) -> Response {
+fn challenge_response(app: &AcmeState, c: &ChallengeRow) -> Response {
     let retry = matches!(c.status.as_str(), "processing" | "pending").then_some(1);
     respond(
         StatusCode::OK,
@@ -150,13 +150,13 @@ fn challenge_response(app: &AppState, c: &ChallengeRow) -> Response {
 
 /// A validation still 'processing' after every attempt could have timed out
 /// was abandoned (its replica died); it may be started again.
-fn stale_before(app: &AppState) -> i64 {
+fn stale_before(app: &AcmeState) -> i64 {
     let v = &app.config.acme.validation;
     crate::store::now() - (v.timeout_secs * u64::from(v.attempts.max(1)) + 30) as i64
 }
 
 async fn run_validation(
-    app: &AppState,
+    app: &AcmeState,
     a: &AuthzRow,
     c: &ChallengeRow,
     thumbprint: &str,

@@ -12,14 +12,14 @@ use signet_ca::serial;
 use super::jws::{Jws, Signer};
 use super::problem::{AcmeResult, Problem};
 use super::rfc3339;
-use crate::app::AppState;
+use crate::acme::AcmeState;
 use crate::revocation::{self, RevokeError};
 use crate::store::acme as db;
 use crate::store::certificates::{self as certs, CertRow};
 use crate::store::now;
 
 pub async fn download(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
@@ -58,7 +58,7 @@ struct Revoke {
     reason: Option<i64>,
 }
 
-pub async fn revoke(State(app): State<AppState>, jws: Jws) -> AcmeResult<Response> {
+pub async fn revoke(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Response> {
     let req: Revoke = jws.json()?;
     let reason = req.reason.unwrap_or(0);
     // RFC 8555 §7.6 lets a CA refuse reasons it does not use for subscribers.
@@ -128,7 +128,7 @@ pub async fn revoke(State(app): State<AppState>, jws: Jws) -> AcmeResult<Respons
 }
 
 /// Find a certificate from an ARI certID: base64url(AKI keyIdentifier) "." base64url(serial).
-pub(crate) async fn cert_by_ari_id(app: &AppState, cert_id: &str) -> AcmeResult<CertRow> {
+pub(crate) async fn cert_by_ari_id(app: &AcmeState, cert_id: &str) -> AcmeResult<CertRow> {
     let (aki, ser) = cert_id
         .split_once('.')
         .ok_or_else(|| Problem::malformed("certID must be <AKI>.<serial>"))?;
@@ -156,7 +156,7 @@ pub(crate) async fn cert_by_ari_id(app: &AppState, cert_id: &str) -> AcmeResult<
 }
 
 pub async fn renewal_info(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(cert_id): Path<String>,
 ) -> AcmeResult<Response> {
     let row = cert_by_ari_id(&app, &cert_id).await?;

@@ -12,7 +12,7 @@ use signet_ca::jose::{self, ALLOWED_ALGS, JoseError, Jwk};
 
 use super::accounts::{Account, AccountError};
 use super::problem::{AcmeResult, Problem};
-use crate::app::AppState;
+use crate::acme::AcmeState;
 use crate::store::acme::AccountRow;
 
 /// The largest JWS accepted (the route's body limit).
@@ -128,10 +128,10 @@ fn str_field<'a>(h: &'a Value, name: &str) -> Option<&'a str> {
     h.get(name).and_then(Value::as_str)
 }
 
-impl FromRequest<AppState> for Jws {
+impl FromRequest<AcmeState> for Jws {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, app: &AppState) -> AcmeResult<Self> {
+    async fn from_request(req: Request, app: &AcmeState) -> AcmeResult<Self> {
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)

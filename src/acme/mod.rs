@@ -24,12 +24,41 @@ use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::core_state::{Core, CoreState};
 use crate::policy::{Channel, TemplateSpec};
 use crate::store::templates;
 use problem::{AcmeResult, Problem};
 
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The ACME front's own state beside the core: the validator (the VA),
+/// nonces and the account cache. Derefs to the core.
+pub struct Acme {
+    pub core: CoreState,
+    pub validator: validate::Validator,
+    pub nonces: nonce::Nonces,
+    pub accounts: accounts::Accounts,
+}
+
+pub type AcmeState = std::sync::Arc<Acme>;
+
+impl std::ops::Deref for Acme {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Acme {
+    pub fn new(core: CoreState) -> anyhow::Result<AcmeState> {
+        Ok(std::sync::Arc::new(Acme {
+            validator: validate::Validator::new(&core.config.acme.validation)?,
+            nonces: nonce::Nonces::for_store(&core.store, &core.master_key)?,
+            accounts: accounts::Accounts::for_store(&core.store, core.account_rows_epoch.clone()),
+            core,
+        }))
+    }
+}
+
+pub fn routes(state: AcmeState) -> Router {
     Router::new()
         .route("/acme/directory", get(directory))
         .route("/acme/new-nonce", get(new_nonce).head(new_nonce))
@@ -46,14 +75,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/acme/revoke-cert", post_only(cert::revoke))
         .route("/acme/renewal-info/{cert_id}", get(cert::renewal_info))
         .layer(axum::extract::DefaultBodyLimit::max(jws::MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state, replay_nonce))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            replay_nonce,
+        ))
+        .with_state(state)
 }
 
 /// A POST-only resource (reads are POST-as-GET, RFC 8555 §6.3): any other
 /// method gets 405 as a problem document, with `Allow: POST`.
-fn post_only<H, T>(handler: H) -> MethodRouter<AppState>
+fn post_only<H, T>(handler: H) -> MethodRouter<AcmeState>
 where
-    H: Handler<T, AppState>,
+    H: Handler<T, AcmeState>,
     T: 'static,
 {
     post(handler).fallback(method_not_allowed)
@@ -71,7 +104,7 @@ async fn method_not_allowed(method: Method) -> Response {
 }
 
 /// Every ACME response carries a fresh nonce, the directory link and no-store.
-async fn replay_nonce(State(app): State<AppState>, req: Request, next: Next) -> Response {
+async fn replay_nonce(State(app): State<AcmeState>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     match fresh_nonce(&app) {
@@ -91,7 +124,7 @@ async fn replay_nonce(State(app): State<AppState>, req: Request, next: Next) -> 
     resp
 }
 
-fn fresh_nonce(app: &AppState) -> AcmeResult<String> {
+fn fresh_nonce(app: &AcmeState) -> AcmeResult<String> {
     app.nonces.issue(app.config.acme.nonce_lifetime_secs)
 }
 
@@ -104,7 +137,7 @@ async fn new_nonce(req: Request) -> StatusCode {
     }
 }
 
-async fn directory(State(app): State<AppState>) -> AcmeResult<Json<Value>> {
+async fn directory(State(app): State<AcmeState>) -> AcmeResult<Json<Value>> {
     let base = format!("{}/acme", app.https_url);
     let mut profiles = serde_json::Map::new();
     for t in templates::list(&app.store.read).await? {
@@ -142,7 +175,7 @@ async fn directory(State(app): State<AppState>) -> AcmeResult<Json<Value>> {
 }
 
 /// Resource URLs.
-pub(crate) fn url(app: &AppState, kind: &str, id: &str) -> String {
+pub(crate) fn url(app: &AcmeState, kind: &str, id: &str) -> String {
     format!("{}/acme/{kind}/{id}", app.https_url)
 }
 
@@ -180,13 +213,13 @@ pub(crate) fn rfc3339(t: i64) -> String {
 
 /// ACME's background work, beside the core's (`jobs::start`): the reconcile
 /// of orders left `processing`, and the nonce purge.
-pub fn spawn_jobs(app: &AppState) {
+pub fn spawn_jobs(app: &AcmeState) {
     order::spawn_order_reconciler(app.clone());
     spawn_nonce_purger(app.clone());
 }
 
 /// Purge expired nonces once a minute (on every replica; idempotent).
-fn spawn_nonce_purger(app: AppState) {
+fn spawn_nonce_purger(app: AcmeState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {

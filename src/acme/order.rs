@@ -16,7 +16,7 @@ use super::jws::Jws;
 use super::problem::{AcmeResult, Problem};
 use super::validate::{DNS01, HTTP01, TLS_ALPN01};
 use super::{respond, rfc3339, url};
-use crate::app::AppState;
+use crate::acme::AcmeState;
 use crate::issuance::{self, IssuanceRequest, IssueError, Outcome, RequestKey};
 use crate::policy::{self, Channel, TemplateSpec};
 use crate::store::acme::{self as db, AccountRow, AuthzRow, OrderRow};
@@ -97,7 +97,7 @@ fn identifier_json(s: &San) -> Value {
 /// The template for an order: the named profile, the account's EAB template,
 /// or its project's default.
 async fn order_template(
-    app: &AppState,
+    app: &AcmeState,
     acct: &AccountRow,
     profile: Option<&str>,
 ) -> AcmeResult<(String, String, TemplateSpec)> {
@@ -145,7 +145,7 @@ fn random_token() -> AcmeResult<String> {
     Ok(jose::b64(&raw))
 }
 
-pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Response> {
+pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Response> {
     let acct = jws.account()?.clone();
     let req: NewOrder = jws.json()?;
     if req.not_before.is_some() || req.not_after.is_some() {
@@ -299,7 +299,7 @@ pub async fn new_order(State(app): State<AppState>, jws: Jws) -> AcmeResult<Resp
 /// certificate signed, or, with none reserved, ends `invalid` saying so
 /// (certbot and lego stop at `invalid` at once; `ready` again would have
 /// them poll until they time out).
-async fn refresh(app: &AppState, mut o: OrderRow) -> AcmeResult<OrderRow> {
+async fn refresh(app: &AcmeState, mut o: OrderRow) -> AcmeResult<OrderRow> {
     if matches!(o.status.as_str(), "pending" | "ready") && o.expires_at < now() {
         db::set_order_status(
             &app.store.write,
@@ -384,7 +384,7 @@ async fn refresh(app: &AppState, mut o: OrderRow) -> AcmeResult<OrderRow> {
 
 /// Orders left `processing` past `reconcile_after_secs`, brought to a final
 /// state (see `refresh`). Returns how many were looked at.
-pub async fn reconcile_orders(app: &AppState) -> AcmeResult<usize> {
+pub async fn reconcile_orders(app: &AcmeState) -> AcmeResult<usize> {
     let before = now() - app.config.reconcile_after_secs;
     let stuck = db::processing_since_before(&app.store.read, before, 500).await?;
     let n = stuck.len();
@@ -398,16 +398,22 @@ pub async fn reconcile_orders(app: &AppState) -> AcmeResult<usize> {
 }
 
 /// Reconcile orders on one replica, every half `reconcile_after_secs`.
-pub fn spawn_order_reconciler(app: AppState) {
+pub fn spawn_order_reconciler(app: AcmeState) {
     let every = crate::jobs::half(app.config.reconcile_after_secs);
-    crate::jobs::spawn_leased(app, "reconcile-orders", every, |app| async move {
-        if let Err(p) = reconcile_orders(&app).await {
-            tracing::warn!(problem = %p.detail, "reconciling orders failed; retrying next round");
-        }
-    });
+    crate::jobs::spawn_leased(
+        app.store.clone(),
+        app,
+        "reconcile-orders",
+        every,
+        |app| async move {
+            if let Err(p) = reconcile_orders(&app).await {
+                tracing::warn!(problem = %p.detail, "reconciling orders failed; retrying next round");
+            }
+        },
+    );
 }
 
-pub(crate) async fn order_json(app: &AppState, o: &OrderRow) -> AcmeResult<Value> {
+pub(crate) async fn order_json(app: &AcmeState, o: &OrderRow) -> AcmeResult<Value> {
     let authzs = db::order_authzs(&app.store.read, &o.id).await?;
     let identifiers: Value = serde_json::from_str(&o.identifiers).unwrap_or(json!([]));
     let mut v = json!({
@@ -438,7 +444,7 @@ pub(crate) async fn order_json(app: &AppState, o: &OrderRow) -> AcmeResult<Value
     Ok(v)
 }
 
-async fn own_order(app: &AppState, jws: &Jws, id: &str) -> AcmeResult<OrderRow> {
+async fn own_order(app: &AcmeState, jws: &Jws, id: &str) -> AcmeResult<OrderRow> {
     let acct = jws.account()?;
     let o = db::order(&app.store.read, id)
         .await?
@@ -451,7 +457,7 @@ async fn own_order(app: &AppState, jws: &Jws, id: &str) -> AcmeResult<OrderRow> 
     refresh(app, o).await
 }
 
-fn order_response(app: &AppState, o: &OrderRow, body: Value) -> Response {
+fn order_response(app: &AcmeState, o: &OrderRow, body: Value) -> Response {
     let retry = matches!(o.status.as_str(), "processing" | "pending").then_some(1);
     respond(
         StatusCode::OK,
@@ -463,7 +469,7 @@ fn order_response(app: &AppState, o: &OrderRow, body: Value) -> Response {
 }
 
 pub async fn get_order(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {
@@ -523,7 +529,7 @@ struct Finalize {
 }
 
 pub async fn finalize(
-    State(app): State<AppState>,
+    State(app): State<AcmeState>,
     Path(id): Path<String>,
     jws: Jws,
 ) -> AcmeResult<Response> {

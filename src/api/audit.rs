@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::{StoreError, audit};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/audit-events", get(list))
         .route("/api/v1/audit-events/verify", get(verify))
@@ -28,7 +28,7 @@ struct AuditQuery {
 }
 
 async fn list(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -56,7 +56,7 @@ async fn list(
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
-async fn verify(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn verify(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
     p.require("audit:read")?;
     match audit::verify_chain(&app.store.read).await {
         Ok(n) => Ok(Json(json!({"valid": true, "events": n}))),

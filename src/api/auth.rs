@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::tokens::{self, TokenRow};
 
@@ -105,10 +105,10 @@ impl AuthLimiter {
     }
 }
 
-impl FromRequestParts<AppState> for Principal {
+impl FromRequestParts<ApiState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, app: &ApiState) -> Result<Self, ApiError> {
         // Already authenticated by the route-table middleware.
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());

@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::json::ApiJson;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::revocation::crl::{self, CrlKind};
 use crate::revocation::http::{crl_response, current};
 use crate::store::{StoreError, cas};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/cas", get(list).post(create))
         .route("/api/v1/cas/{id}", get(get_one))
@@ -34,7 +34,7 @@ struct CrlQuery {
 }
 
 async fn get_crl(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     Query(q): Query<CrlQuery>,
@@ -56,7 +56,7 @@ struct Regenerate {
 }
 
 async fn regenerate(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Regenerate>,
@@ -99,18 +99,18 @@ fn view(c: &cas::CaRow, default_id: &str) -> Value {
     })
 }
 
-async fn find(app: &AppState, id: &str) -> Result<cas::CaRow, ApiError> {
+async fn find(app: &ApiState, id: &str) -> Result<cas::CaRow, ApiError> {
     cas::find(&app.store.read, id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("CA"),
         other => other.into(),
     })
 }
 
-async fn default_id(app: &AppState) -> String {
+async fn default_id(app: &ApiState) -> String {
     app.cas.default_id(&app.store).await.unwrap_or_default()
 }
 
-async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn list(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
     p.require("ca:read")?;
     let d = default_id(&app).await;
     let items: Vec<Value> = cas::list(&app.store.read)
@@ -122,7 +122,7 @@ async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, 
 }
 
 async fn get_one(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -139,7 +139,7 @@ struct ChainQuery {
 
 /// The CA and its parents, PEM bundle (default) or the CA alone as DER.
 async fn chain(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     Query(q): Query<ChainQuery>,
@@ -184,7 +184,7 @@ struct CreateCa {
 
 /// A new intermediate under one of our CAs (its key sealed like the others).
 async fn create(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<CreateCa>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -281,7 +281,7 @@ struct ImportCa {
 
 /// Import an existing CA to sign with: its key is sealed like Signet's own.
 async fn import(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<ImportCa>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

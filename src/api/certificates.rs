@@ -14,7 +14,7 @@ use signet_ca::names::San;
 
 use super::auth::Principal;
 use super::json::ApiJson;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::issuance::{self, IssuanceRequest, IssueError, Outcome, RequestKey};
 use crate::policy::Channel;
@@ -26,7 +26,7 @@ mod export;
 mod import;
 mod list;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/certificates/csr", post(submit))
         .route("/api/v1/certificates", get(list::list))
@@ -69,7 +69,7 @@ fn not_found(e: StoreError) -> ApiError {
 }
 
 /// A certificate the caller may see: project-scoped tokens see their project only.
-pub(super) async fn visible(app: &AppState, p: &Principal, id: &str) -> Result<CertRow, ApiError> {
+pub(super) async fn visible(app: &ApiState, p: &Principal, id: &str) -> Result<CertRow, ApiError> {
     let row = certs::get(&app.store.read, id).await.map_err(not_found)?;
     if p.token.project_id.is_some() && p.token.project_id != row.project_id {
         return Err(ApiError::not_found("certificate"));
@@ -119,7 +119,7 @@ pub fn view(row: &CertRow) -> Value {
     })
 }
 
-async fn full_view(app: &AppState, id: &str) -> Result<Value, ApiError> {
+async fn full_view(app: &ApiState, id: &str) -> Result<Value, ApiError> {
     let row = certs::get(&app.store.write, id).await?;
     let (tags, description, auto_renew): (String, Option<String>, i64) =
         sqlx::query_as("SELECT tags, description, auto_renew FROM certificates WHERE id = $1")
@@ -135,7 +135,7 @@ async fn full_view(app: &AppState, id: &str) -> Result<Value, ApiError> {
 }
 
 async fn get_certificate(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -191,7 +191,7 @@ fn project_for(p: &Principal, asked: Option<String>) -> Result<Option<String>, A
 }
 
 async fn submit(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<DryRun>,
     ApiJson(b): ApiJson<SubmitBody>,
@@ -264,7 +264,7 @@ struct UpdateBody {
 }
 
 async fn update(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UpdateBody>,
@@ -299,7 +299,7 @@ struct Comment {
 }
 
 async fn approve(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Comment>,
@@ -311,7 +311,7 @@ async fn approve(
 }
 
 async fn reject(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Comment>,
@@ -356,7 +356,7 @@ fn revoke_error(e: RevokeError) -> ApiError {
 }
 
 async fn revoke(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
@@ -399,7 +399,7 @@ async fn revoke(
 }
 
 async fn unrevoke(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -413,7 +413,7 @@ async fn unrevoke(
 
 /// Move between a status and `archived`, remembering where it came from.
 async fn set_archived(
-    app: &AppState,
+    app: &ApiState,
     p: &Principal,
     id: &str,
     archive: bool,
@@ -468,7 +468,7 @@ async fn set_archived(
 }
 
 async fn archive(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -476,7 +476,7 @@ async fn archive(
 }
 
 async fn restore(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -487,7 +487,7 @@ async fn restore(
 /// issued certificate that has not expired (active, revoked or archived) is
 /// refused; expired ones and requests that never produced a certificate go.
 async fn permanent_delete(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -540,7 +540,7 @@ async fn permanent_delete(
 /// Renew: the same template, subject and names. A server-generated key is
 /// replaced by a new one; a CSR-based certificate is re-signed for its key.
 async fn renew(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -594,7 +594,7 @@ async fn renew(
 }
 
 async fn history(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -628,7 +628,7 @@ async fn history(
 
 /// The sealed private key of a server-generated certificate.
 pub(super) fn open_key(
-    app: &AppState,
+    app: &ApiState,
     row: &CertRow,
 ) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, ApiError> {
     let sealed = row.key_sealed.as_deref().ok_or_else(|| {

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::json::ApiJson;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::{StoreError, now, projects};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/api/v1/acme/eab-credentials",
@@ -35,7 +35,7 @@ struct CreateEab {
 }
 
 async fn create_eab(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<CreateEab>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -75,7 +75,7 @@ async fn create_eab(
     ))
 }
 
-async fn list_eab(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn list_eab(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
     p.require("acme:eab")?;
     let rows: Vec<crate::store::acme::EabRow> = sqlx::query_as(
         "SELECT id, kid, hmac_sealed, project_id, template_id, created_at, used_at, account_id, revoked_at FROM eab_credentials ORDER BY id",
@@ -97,28 +97,14 @@ async fn list_eab(State(app): State<AppState>, p: Principal) -> Result<Json<Valu
 /// Revoking a credential also deactivates the account it bound: a revoked
 /// credential must not leave an account that keeps issuing under it.
 async fn revoke_eab(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     p.require("acme:eab")?;
-    let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
-    let done = sqlx::query("UPDATE eab_credentials SET revoked_at = $1 WHERE (id = $2 OR kid = $2) AND revoked_at IS NULL")
-        .bind(now())
-        .bind(id.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    if done.rows_affected() != 1 {
+    if !crate::eab::revoke(&app, &id).await? {
         return Err(ApiError::not_found("unrevoked EAB credential"));
     }
-    sqlx::query("UPDATE acme_accounts SET status = 'deactivated' WHERE eab_id IN (SELECT id FROM eab_credentials WHERE id = $1 OR kid = $1)")
-        .bind(id.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    tx.commit().await.map_err(StoreError::from)?;
-    app.accounts.forget_all();
     super::audit_event(
         &app,
         &p,
@@ -143,7 +129,7 @@ struct CreateToken {
 }
 
 async fn create_token(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -184,7 +170,7 @@ async fn create_token(
     ))
 }
 
-async fn list_tokens(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn list_tokens(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
     p.require("token:write")?;
     let rows: Vec<crate::store::tokens::TokenRow> =
         sqlx::query_as("SELECT id, name, role, project_id, created_at, expires_at, revoked_at FROM api_tokens ORDER BY id")
@@ -199,7 +185,7 @@ async fn list_tokens(State(app): State<AppState>, p: Principal) -> Result<Json<V
 }
 
 async fn revoke_token(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -11,14 +11,14 @@ use axum::response::{IntoResponse, Response};
 use openssl::sha::Sha256;
 use signet_ca::serial::to_hex;
 
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::{StoreError, now};
 
 const TTL_SECS: i64 = 86400;
 const MAX_STORED: usize = 1024 * 1024;
 
-pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(app): State<ApiState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -36,7 +36,7 @@ pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Res
     }
 }
 
-async fn run(app: &AppState, key: String, req: Request, next: Next) -> Result<Response, ApiError> {
+async fn run(app: &ApiState, key: String, req: Request, next: Next) -> Result<Response, ApiError> {
     if key.is_empty() || key.len() > 255 {
         return Err(ApiError::bad_request(
             "Idempotency-Key must be 1-255 characters",

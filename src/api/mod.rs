@@ -19,7 +19,7 @@ mod templates;
 
 use axum::Router;
 
-use crate::app::AppState;
+use crate::core_state::{Core, CoreState};
 
 /// The largest JSON request body.
 pub const JSON_MAX_BODY: usize = 1024 * 1024;
@@ -262,7 +262,32 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The REST front's own state beside the core: the limiter of failed
+/// authentications. Derefs to the core.
+pub struct Api {
+    pub core: CoreState,
+    pub auth_limiter: auth::AuthLimiter,
+}
+
+pub type ApiState = std::sync::Arc<Api>;
+
+impl std::ops::Deref for Api {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Api {
+    pub fn new(core: CoreState) -> ApiState {
+        std::sync::Arc::new(Api {
+            core,
+            auth_limiter: auth::AuthLimiter::default(),
+        })
+    }
+}
+
+pub fn routes(state: ApiState) -> Router {
     Router::new()
         .merge(certificates::routes())
         .merge(templates::routes())
@@ -278,14 +303,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         // 413 for oversized bodies: JSON is small; the import routes take
         // up to IMPORT_MAX_BODY (their own, inner limit).
         .layer(axum::extract::DefaultBodyLimit::max(JSON_MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state, authorize))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
         .merge(openapi::routes())
+        .with_state(state)
 }
 
 /// Record one audit event for an API action in its own transaction (the
 /// request id is attached by the store from the request being served).
 pub(crate) async fn audit_event(
-    app: &AppState,
+    app: &ApiState,
     p: &auth::Principal,
     action: &str,
     target: &str,
@@ -332,7 +361,7 @@ pub fn permission_for(method: &str, path: &str) -> Option<&'static str> {
 /// Authenticate and check the route's permission before any body is read,
 /// so a caller without the permission learns nothing but 403.
 async fn authorize(
-    axum::extract::State(app): axum::extract::State<AppState>,
+    axum::extract::State(app): axum::extract::State<ApiState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {

@@ -5,9 +5,9 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::ROUTES;
-use crate::app::AppState;
+use crate::api::ApiState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/openapi.json", get(|| async { Json(document()) }))
         .route("/api/v1/docs", get(|| async { axum::response::Html(DOCS) }))

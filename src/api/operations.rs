@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::auth::Principal;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::{StoreError, new_id, now};
 
@@ -21,11 +21,11 @@ struct OperationRow {
     updated_at: i64,
 }
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new().route("/api/v1/operations/{id}", get(get_one))
 }
 
-pub async fn start(app: &AppState, kind: &str, p: &Principal) -> Result<String, ApiError> {
+pub async fn start(app: &ApiState, kind: &str, p: &Principal) -> Result<String, ApiError> {
     let id = new_id();
     sqlx::query("INSERT INTO operations (id, kind, status, token_id, created_at, updated_at) VALUES ($1, $2, 'running', $3, $4, $4)")
         .bind(id.clone())
@@ -39,7 +39,7 @@ pub async fn start(app: &AppState, kind: &str, p: &Principal) -> Result<String, 
 }
 
 pub async fn finish(
-    app: &AppState,
+    app: &ApiState,
     id: &str,
     status: &str,
     result: &Value,
@@ -55,7 +55,7 @@ pub async fn finish(
 }
 
 async fn get_one(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::json::ApiJson;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::scep::challenge;
 use crate::store::scep as db;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new().route(
         "/api/v1/scep/challenges",
         get(list_challenges).post(create_challenge),
@@ -45,7 +45,7 @@ impl Default for CreateChallenge {
 }
 
 async fn create_challenge(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<CreateChallenge>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -87,7 +87,7 @@ struct ListParams {
 }
 
 async fn list_challenges(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {

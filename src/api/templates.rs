@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::json::ApiJson;
-use crate::app::AppState;
+use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::policy::TemplateSpec;
 use crate::store::{StoreError, templates};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/templates", get(list).post(create))
         .route(
@@ -27,7 +27,7 @@ fn view(t: &templates::TemplateRow) -> Value {
     json!({"id": t.id, "name": t.name, "spec": serde_json::from_str::<Value>(&t.spec).unwrap_or(Value::Null), "created_at": t.created_at, "updated_at": t.updated_at})
 }
 
-async fn find(app: &AppState, id: &str) -> Result<templates::TemplateRow, ApiError> {
+async fn find(app: &ApiState, id: &str) -> Result<templates::TemplateRow, ApiError> {
     templates::find(&app.store.read, id)
         .await
         .map_err(|e| match e {
@@ -36,7 +36,7 @@ async fn find(app: &AppState, id: &str) -> Result<templates::TemplateRow, ApiErr
         })
 }
 
-async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn list(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
     p.require("certificate:read")?;
     let items: Vec<Value> = templates::list(&app.store.read)
         .await?
@@ -47,7 +47,7 @@ async fn list(State(app): State<AppState>, p: Principal) -> Result<Json<Value>, 
 }
 
 async fn get_one(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -72,7 +72,7 @@ struct Create {
 }
 
 async fn create(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<Create>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -106,7 +106,7 @@ struct Replace {
 }
 
 async fn replace(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Replace>,
@@ -120,7 +120,7 @@ async fn replace(
 }
 
 async fn remove(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -71,8 +71,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     ) {
         tracing::warn!("{w}");
     }
-    signet::jobs::start(&app);
-    signet::acme::spawn_jobs(&app);
+    signet::jobs::start(&app.core);
+    signet::acme::spawn_jobs(&app.acme);
     let p = Paths::new(&app.config);
     println!("https: {https_url}");
     println!("http: {http_url}");

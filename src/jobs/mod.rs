@@ -6,24 +6,31 @@
 
 use std::time::Duration;
 
-use crate::app::AppState;
 use crate::config::PublishOnRevoke;
+use crate::core_state::CoreState;
 use crate::issuance;
 use crate::revocation::crl;
-use crate::store::{leases, new_id, now};
+use crate::store::{Store, leases, new_id, now};
 
 /// Start the core's jobs: the CRL schedule, CRLs after revocations, and the
 /// reconcile of certificates left `issuing`.
-pub fn start(app: &AppState) {
+pub fn start(app: &CoreState) {
     // The first round runs at once, so a CRL that lapsed while the server
     // was down is published right away.
     let every = Duration::from_secs(app.config.revocation.check_interval_secs);
-    spawn_leased(app.clone(), "crl-schedule", every, |app| async move {
-        crl::publish_all_due(&app).await;
-    });
+    spawn_leased(
+        app.store.clone(),
+        app.clone(),
+        "crl-schedule",
+        every,
+        |app| async move {
+            crl::publish_all_due(&app).await;
+        },
+    );
     spawn_revoke_publisher(app.clone());
     let after = app.config.reconcile_after_secs;
     spawn_leased(
+        app.store.clone(),
         app.clone(),
         "reconcile-certificates",
         half(after),
@@ -41,10 +48,17 @@ pub fn half(secs: i64) -> Duration {
     Duration::from_secs((secs.max(0) as u64 / 2).max(1))
 }
 
-/// Every `interval`, on the one replica holding the lease `name`, run `round`.
-pub fn spawn_leased<F, Fut>(app: AppState, name: &'static str, interval: Duration, round: F)
-where
-    F: Fn(AppState) -> Fut + Send + 'static,
+/// Every `interval`, on the one replica holding the lease `name` in
+/// `store`, run `round` with `state` (the core's, or a front's).
+pub fn spawn_leased<S, F, Fut>(
+    store: Store,
+    state: S,
+    name: &'static str,
+    interval: Duration,
+    round: F,
+) where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
     tokio::spawn(async move {
@@ -53,8 +67,8 @@ where
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            match leases::acquire(&app.store.write, name, &holder, now(), ttl).await {
-                Ok(true) => round(app.clone()).await,
+            match leases::acquire(&store.write, name, &holder, now(), ttl).await {
+                Ok(true) => round(state.clone()).await,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(job = name, error = %e, "cannot take the job lease"),
             }
@@ -63,7 +77,7 @@ where
 }
 
 /// Publish CRLs a moment after revocations (`revocation.publish_on_revoke`).
-pub fn spawn_revoke_publisher(app: AppState) {
+pub fn spawn_revoke_publisher(app: CoreState) {
     let mode = app.config.revocation.publish_on_revoke;
     if mode == PublishOnRevoke::Off {
         return;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use signet_ca::crl::{CrlSpec, CrlWriter, Entry, Kind, REMOVE_FROM_CRL};
 use sqlx::Row;
 
-use crate::app::App;
 use crate::config::PublishOnRevoke;
+use crate::core_state::Core;
 use crate::store::batch::Stmt;
 use crate::store::crls::{self, CrlRow};
 use crate::store::{StoreError, TxConn, cas, now};
@@ -45,7 +45,7 @@ impl From<sqlx::Error> for PublishError {
 /// missed its snapshot; deltas look back this far to be sure to carry them.
 const DELTA_OVERLAP_SECS: i64 = 300;
 
-pub fn delta_url(app: &App, ca_id: &str) -> String {
+pub fn delta_url(app: &Core, ca_id: &str) -> String {
     format!("{}/crl/{ca_id}/delta.crl", app.http_url)
 }
 
@@ -110,7 +110,7 @@ const LIFTED_SQL: &str = "SELECT serial, unrevoked_at, CAST(NULL AS BIGINT), CAS
      WHERE ca_id = $1 AND status = 'active' AND unrevoked_at >= $2";
 
 /// Publish a new complete CRL of `kind` for a CA.
-pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, PublishError> {
+pub async fn publish(app: &Core, ca_id: &str, kind: CrlKind) -> Result<CrlRow, PublishError> {
     publish_scoped(app, ca_id, kind, None).await
 }
 
@@ -118,7 +118,7 @@ pub async fn publish(app: &App, ca_id: &str, kind: CrlKind) -> Result<CrlRow, Pu
 /// shard. A delta needs a full CRL to be based on, so the first delta of a
 /// CA publishes a full CRL first. Shards have no deltas.
 pub async fn publish_scoped(
-    app: &App,
+    app: &Core,
     ca_id: &str,
     kind: CrlKind,
     shard: Option<i64>,
@@ -251,7 +251,7 @@ pub async fn publish_scoped(
 
 /// Publish whatever is due for one CA: a full CRL when it is older than the
 /// interval or close to its nextUpdate, a delta likewise or when its base moved.
-pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
+pub async fn publish_due(app: &Core, ca_id: &str) -> Result<(), PublishError> {
     let rc = &app.config.revocation;
     let t = now();
     let full = crls::latest_meta(&app.store.read, ca_id, "full", None).await?;
@@ -287,7 +287,7 @@ pub async fn publish_due(app: &App, ca_id: &str) -> Result<(), PublishError> {
 }
 
 /// CAs Signet holds a key for, and so publishes CRLs for.
-pub async fn signing_cas(app: &App) -> Result<Vec<String>, StoreError> {
+pub async fn signing_cas(app: &Core) -> Result<Vec<String>, StoreError> {
     Ok(cas::list(&app.store.read)
         .await?
         .into_iter()
@@ -296,7 +296,7 @@ pub async fn signing_cas(app: &App) -> Result<Vec<String>, StoreError> {
         .collect())
 }
 
-pub async fn publish_all_due(app: &App) {
+pub async fn publish_all_due(app: &Core) {
     match signing_cas(app).await {
         Ok(ids) => {
             for id in ids {
@@ -339,7 +339,7 @@ impl RevokeTrigger {
 
 /// Publish what does not yet cover a revocation made at `at`.
 pub async fn publish_after_revocation(
-    app: &App,
+    app: &Core,
     ca_id: &str,
     at: i64,
     mode: PublishOnRevoke,

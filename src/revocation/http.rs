@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use base64::Engine;
 
 use super::crl::{self, CrlKind};
-use crate::app::AppState;
+use crate::core_state::{Core, CoreState};
 use crate::error::ApiError;
 use crate::store::crls::{self, CrlRow};
 use crate::store::{StoreError, cas, now};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<CoreState> {
     Router::new()
         .route("/crl/{file}", get(full_crl))
         .route("/crl/{ca}/{file}", get(delta_or_shard_crl))
@@ -49,12 +49,12 @@ fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 /// The newest complete CRL of a kind, publishing one if none exists yet.
-pub async fn current(app: &AppState, ca: &str, kind: CrlKind) -> Result<CrlRow, ApiError> {
+pub async fn current(app: &Core, ca: &str, kind: CrlKind) -> Result<CrlRow, ApiError> {
     current_scoped(app, ca, kind, None).await
 }
 
 async fn current_scoped(
-    app: &AppState,
+    app: &Core,
     ca: &str,
     kind: CrlKind,
     shard: Option<i64>,
@@ -130,7 +130,7 @@ fn wrap64(s: &str) -> String {
 }
 
 async fn full_crl(
-    State(app): State<AppState>,
+    State(app): State<CoreState>,
     Path(file): Path<String>,
     Query(f): Query<Format>,
     headers: HeaderMap,
@@ -146,7 +146,7 @@ async fn full_crl(
 
 /// `/crl/{ca}/delta.crl`, or `/crl/{ca}/{n}.crl` for shard n.
 async fn delta_or_shard_crl(
-    State(app): State<AppState>,
+    State(app): State<CoreState>,
     Path((ca, file)): Path<(String, String)>,
     Query(f): Query<Format>,
     headers: HeaderMap,
@@ -168,7 +168,7 @@ async fn delta_or_shard_crl(
     Ok(crl_response(&c, pem, &headers))
 }
 
-fn ocsp_reply(app: &AppState, der: Vec<u8>) -> Response {
+fn ocsp_reply(app: &Core, der: Vec<u8>) -> Response {
     let max_age = app.config.revocation.ocsp_validity_secs;
     (
         [
@@ -189,7 +189,7 @@ fn ocsp_reply(app: &AppState, der: Vec<u8>) -> Response {
         .into_response()
 }
 
-async fn ocsp_post(State(app): State<AppState>, body: Bytes) -> Response {
+async fn ocsp_post(State(app): State<CoreState>, body: Bytes) -> Response {
     let der = super::ocsp::respond(&app, &body).await;
     ocsp_reply(&app, der)
 }
@@ -197,7 +197,7 @@ async fn ocsp_post(State(app): State<AppState>, body: Bytes) -> Response {
 /// RFC 6960 A.1: GET {url}/{url-encoding of base-64 encoding of the DER request}.
 /// The path is percent-decoded by the router; slashes inside the base64 are kept
 /// by the wildcard.
-async fn ocsp_get(State(app): State<AppState>, Path(request): Path<String>) -> Response {
+async fn ocsp_get(State(app): State<CoreState>, Path(request): Path<String>) -> Response {
     let b64 = request.replace(' ', "+");
     let der = match base64::engine::general_purpose::STANDARD.decode(b64.trim_end_matches('\n')) {
         Ok(d) => super::ocsp::respond(&app, &d).await,

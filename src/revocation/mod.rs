@@ -8,7 +8,7 @@ pub mod ocsp;
 
 use serde_json::json;
 
-use crate::app::App;
+use crate::core_state::Core;
 use crate::store::certificates::{self as certs, CertRow};
 use crate::store::{StoreError, audit, blocked_keys, now};
 
@@ -48,12 +48,17 @@ pub enum RevokeError {
 
 /// Revoke an active certificate. `invalidity_date` is when the key is known
 /// or suspected to have been compromised, if earlier than now.
-pub async fn revoke(app: &App, row: &CertRow, reason: i64, actor: &str) -> Result<(), RevokeError> {
+pub async fn revoke(
+    app: &Core,
+    row: &CertRow,
+    reason: i64,
+    actor: &str,
+) -> Result<(), RevokeError> {
     revoke_with(app, row, reason, None, actor).await
 }
 
 pub async fn revoke_with(
-    app: &App,
+    app: &Core,
     row: &CertRow,
     reason: i64,
     invalidity_date: Option<i64>,
@@ -113,7 +118,7 @@ pub async fn revoke_with(
 
 /// Lift a certificateHold: the certificate is active again, and the next
 /// delta CRL lists it as removeFromCRL.
-pub async fn unrevoke(app: &App, row: &CertRow, actor: &str) -> Result<(), RevokeError> {
+pub async fn unrevoke(app: &Core, row: &CertRow, actor: &str) -> Result<(), RevokeError> {
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
     let at = now();
     let done = sqlx::query(

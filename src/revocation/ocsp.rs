@@ -4,13 +4,13 @@
 use signet_ca::ocsp::{self, ErrorStatus, Single, Status};
 use signet_ca::serial;
 
-use crate::app::App;
+use crate::core_state::Core;
 use crate::store::certificates as certs;
 use crate::store::{StoreError, now};
 
 /// Build the DER response for a DER request. Never fails: every problem is
 /// an (unsigned) OCSP error status, as the protocol requires.
-pub async fn respond(app: &App, request: &[u8]) -> Vec<u8> {
+pub async fn respond(app: &Core, request: &[u8]) -> Vec<u8> {
     let req = match ocsp::parse_request(request) {
         Ok(r) => r,
         Err(e) => {
@@ -28,7 +28,7 @@ pub async fn respond(app: &App, request: &[u8]) -> Vec<u8> {
     }
 }
 
-async fn answer(app: &App, req: &ocsp::Request) -> Result<Option<Vec<u8>>, anyhow::Error> {
+async fn answer(app: &Core, req: &ocsp::Request) -> Result<Option<Vec<u8>>, anyhow::Error> {
     // All CertIDs are answered by the CA of the first; others are unknown to it.
     let Some(ca_id) = app.cas.for_cert_id(&app.store, &req.ids[0]).await? else {
         return Ok(None);
@@ -67,7 +67,7 @@ async fn answer(app: &App, req: &ocsp::Request) -> Result<Option<Vec<u8>>, anyho
 }
 
 /// good, revoked, or unknown for a serial this CA never issued.
-async fn status_of(app: &App, ca_id: &str, serial_hex: &str) -> Result<Status, StoreError> {
+async fn status_of(app: &Core, ca_id: &str, serial_hex: &str) -> Result<Status, StoreError> {
     match certs::by_serial(&app.store.read, ca_id, serial_hex).await {
         Ok(row) if row.der.is_none() => Ok(Status::Unknown),
         Ok(row) if row.status == certs::REVOKED => Ok(Status::Revoked {

@@ -12,8 +12,8 @@ use signet_ca::names::San;
 use signet_ca::scep::{FailInfo, Failure};
 
 use super::profile::Profile;
-use crate::app::App;
 use crate::config::ChallengeMode;
+use crate::core_state::Core;
 use crate::error::ApiError;
 use crate::store::{now, scep as db, settings};
 
@@ -51,7 +51,7 @@ fn same_secret(a: &str, b: &str) -> bool {
     openssl::memcmp::eq(&sha256(a.as_bytes()), &sha256(b.as_bytes()))
 }
 
-pub async fn check(app: &App, p: &Profile<'_>, c: &Claim<'_>) -> Result<Gate, ApiError> {
+pub async fn check(app: &super::Scep, p: &Profile<'_>, c: &Claim<'_>) -> Result<Gate, ApiError> {
     let given = c.challenge;
     match p.cfg.challenge {
         ChallengeMode::None => Ok(Gate::Hold),
@@ -68,11 +68,11 @@ pub async fn check(app: &App, p: &Profile<'_>, c: &Claim<'_>) -> Result<Gate, Ap
     }
 }
 
-fn static_secret(app: &App, p: &Profile<'_>) -> Result<String, ApiError> {
+fn static_secret(app: &super::Scep, p: &Profile<'_>) -> Result<String, ApiError> {
     if !p.cfg.challenge_secret.is_empty() {
         return Ok(p.cfg.challenge_secret.clone());
     }
-    app.scep
+    app.responders
         .static_secret
         .get()
         .cloned()
@@ -91,7 +91,7 @@ pub const MAX_TTL_SECS: i64 = 30 * 86400;
 /// Mint a one-time challenge for a profile in `one-time` mode, optionally
 /// bound to a CN and SANs. Err is a message for the caller (bad input).
 pub async fn mint(
-    app: &App,
+    app: &Core,
     profile: &str,
     ttl_secs: i64,
     subject_cn: Option<&str>,
@@ -145,7 +145,7 @@ const STATIC_SECRET_KEY: &str = "scep_static_challenge";
 /// master key, so that every replica accepts the same one. The first start
 /// adopts `adopt` (the secret a single-node install already handed out), or
 /// makes a new one; if two replicas race, the first recorded wins.
-pub async fn ensure_static_secret(app: &App, adopt: Option<String>) -> anyhow::Result<String> {
+pub async fn ensure_static_secret(app: &Core, adopt: Option<String>) -> anyhow::Result<String> {
     use signet_ca::jose::{b64, b64_decode};
     let open = |v: String| -> anyhow::Result<String> {
         let sealed = b64_decode(&v).map_err(anyhow::Error::msg)?;
@@ -179,7 +179,7 @@ pub async fn ensure_static_secret(app: &App, adopt: Option<String>) -> anyhow::R
     open(stored)
 }
 
-async fn one_time(app: &App, p: &Profile<'_>, c: &Claim<'_>) -> Result<Gate, ApiError> {
+async fn one_time(app: &Core, p: &Profile<'_>, c: &Claim<'_>) -> Result<Gate, ApiError> {
     let given = c.challenge;
     if given.is_empty() {
         return Ok(deny("a one-time challenge password is required"));

@@ -10,10 +10,10 @@ use signet_ca::scep::{
 };
 use signet_ca::serial;
 
+use super::ScepState;
 use super::challenge::{self, Gate};
 use super::profile::Profile;
 use super::responder::Responder;
-use crate::app::AppState;
 use crate::config::ChallengeMode;
 use crate::error::ApiError;
 use crate::issuance::{self, IssuanceRequest, IssueError, Outcome};
@@ -79,14 +79,14 @@ macro_rules! or_refuse {
 }
 
 pub async fn pki_operation(
-    app: &AppState,
+    app: &ScepState,
     p: &Profile<'_>,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     let msg = scep::parse(body)
         .map_err(|e| ApiError::bad_request(format!("not a SCEP pkiMessage: {e}")))?;
     let responder = app
-        .scep
+        .responders
         .get(app, &p.ca_id, p.cfg.ra)
         .await
         .map_err(|e| ApiError::internal(format!("SCEP responder: {e}")))?;
@@ -99,7 +99,7 @@ pub async fn pki_operation(
 }
 
 async fn decide(
-    app: &AppState,
+    app: &ScepState,
     p: &Profile<'_>,
     responder: &Responder,
     msg: &PkiMessage,
@@ -177,7 +177,7 @@ fn open(
 }
 
 async fn enrol(
-    app: &AppState,
+    app: &ScepState,
     p: &Profile<'_>,
     responder: &Responder,
     msg: &PkiMessage,
@@ -324,7 +324,7 @@ fn issued_certs(p: &Profile<'_>, responder: &Responder, row: &certs::CertRow) ->
 
 /// Where a transaction stands now; a final answer marks it delivered.
 async fn transaction_state(
-    app: &AppState,
+    app: &ScepState,
     p: &Profile<'_>,
     responder: &Responder,
     transaction_id: &str,
@@ -349,7 +349,7 @@ async fn transaction_state(
 
 /// The current certificate of ours that signed this request, if any.
 async fn renewal_of(
-    app: &AppState,
+    app: &ScepState,
     responder: &Responder,
     msg: &PkiMessage,
 ) -> Result<Option<certs::CertRow>, ApiError> {
@@ -372,7 +372,7 @@ async fn renewal_of(
 }
 
 async fn record_refusal(
-    app: &AppState,
+    app: &ScepState,
     p: &Profile<'_>,
     msg: &PkiMessage,
     f: &Failure,

@@ -14,15 +14,15 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
+use super::ScepState;
 use super::enrol;
 use super::profile::{self, Profile};
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// A pkiMessage is a few KiB; refuse anything absurd before reading it.
 const MAX_BODY: usize = 256 * 1024;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: ScepState) -> Router {
     Router::new()
         .route("/scep/{profile}", get(by_profile).post(by_profile_post))
         .route(
@@ -35,12 +35,13 @@ pub fn routes() -> Router<AppState> {
             get(by_ca).post(by_ca_post),
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
 }
 
 type Params = Query<HashMap<String, String>>;
 
 async fn by_profile(
-    State(app): State<AppState>,
+    State(app): State<ScepState>,
     Path(name): Path<String>,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
@@ -49,7 +50,7 @@ async fn by_profile(
 }
 
 async fn by_profile_post(
-    State(app): State<AppState>,
+    State(app): State<ScepState>,
     Path(name): Path<String>,
     Query(q): Params,
     body: Bytes,
@@ -59,7 +60,7 @@ async fn by_profile_post(
 }
 
 async fn by_ca(
-    State(app): State<AppState>,
+    State(app): State<ScepState>,
     Path(ca): Path<String>,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
@@ -68,7 +69,7 @@ async fn by_ca(
 }
 
 async fn by_ca_post(
-    State(app): State<AppState>,
+    State(app): State<ScepState>,
     Path(ca): Path<String>,
     Query(q): Params,
     body: Bytes,
@@ -93,7 +94,7 @@ fn capabilities(p: &Profile<'_>) -> String {
 }
 
 async fn serve(
-    app: &AppState,
+    app: &ScepState,
     p: &Profile<'_>,
     q: &HashMap<String, String>,
     body: Option<Bytes>,
@@ -104,7 +105,7 @@ async fn serve(
         }
         Some("GetCACert") => {
             let r = app
-                .scep
+                .responders
                 .get(app, &p.ca_id, p.cfg.ra)
                 .await
                 .map_err(|e| ApiError::internal(format!("SCEP responder: {e}")))?;

@@ -11,7 +11,33 @@ pub mod responder;
 
 pub use http::routes;
 
+use crate::core_state::{Core, CoreState};
 use crate::policy::{Channel, TemplateSpec};
+
+/// The SCEP front's own state beside the core: the responders (CA or RA
+/// certificate and key per CA) and the static challenge. Derefs to the core.
+pub struct Scep {
+    pub core: CoreState,
+    pub responders: responder::Responders,
+}
+
+pub type ScepState = std::sync::Arc<Scep>;
+
+impl std::ops::Deref for Scep {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Scep {
+    pub fn new(core: CoreState) -> ScepState {
+        std::sync::Arc::new(Scep {
+            core,
+            responders: responder::Responders::default(),
+        })
+    }
+}
 
 /// The template the default profile issues from.
 pub const DEVICE_TEMPLATE: &str = "scep-device";

@@ -2,8 +2,8 @@
 //! names (read from the store each time, so a template edited through the
 //! API takes effect on every replica).
 
-use crate::app::App;
 use crate::config::ScepProfile;
+use crate::core_state::Core;
 use crate::error::ApiError;
 use crate::policy::TemplateSpec;
 use crate::store::{StoreError, cas, templates};
@@ -22,7 +22,7 @@ fn not_found(what: &str) -> ApiError {
     )
 }
 
-pub async fn resolve<'a>(app: &'a App, name: &str) -> Result<Profile<'a>, ApiError> {
+pub async fn resolve<'a>(app: &'a Core, name: &str) -> Result<Profile<'a>, ApiError> {
     let (name, cfg) = app
         .config
         .scep
@@ -38,7 +38,7 @@ pub async fn resolve<'a>(app: &'a App, name: &str) -> Result<Profile<'a>, ApiErr
 }
 
 /// The profile serving a CA (by id or name), for `/api/v1/scep/{ca}`.
-pub async fn for_ca<'a>(app: &'a App, ca: &str) -> Result<Profile<'a>, ApiError> {
+pub async fn for_ca<'a>(app: &'a Core, ca: &str) -> Result<Profile<'a>, ApiError> {
     let row = cas::find(&app.store.read, ca).await.map_err(|e| match e {
         StoreError::NotFound => not_found(&format!("for CA {ca:?}")),
         other => other.into(),
@@ -52,7 +52,7 @@ pub async fn for_ca<'a>(app: &'a App, ca: &str) -> Result<Profile<'a>, ApiError>
     Err(not_found(&format!("for CA {ca:?}")))
 }
 
-async fn template_ca(app: &App, template: &str) -> Result<String, ApiError> {
+async fn template_ca(app: &Core, template: &str) -> Result<String, ApiError> {
     let misconfigured = |m: String| {
         ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,

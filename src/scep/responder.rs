@@ -12,8 +12,8 @@ use openssl::x509::X509;
 use signet_ca::issue::Issuer;
 use signet_ca::key::{self, KeyType};
 
-use crate::app::App;
 use crate::config::RaMode;
+use crate::core_state::Core;
 use crate::issuance::{self, IssuanceRequest, Outcome, RequestKey};
 use crate::policy::Channel;
 use crate::store::{StoreError, certificates as certs, now, settings, templates};
@@ -46,7 +46,7 @@ fn setting_key(ca_id: &str) -> String {
 impl Responders {
     pub async fn get(
         &self,
-        app: &App,
+        app: &Core,
         ca_id: &str,
         mode: RaMode,
     ) -> anyhow::Result<Arc<Responder>> {
@@ -90,7 +90,7 @@ fn expires_at(cert: &X509) -> i64 {
 }
 
 /// The CA's current RA certificate and key, issued on first use.
-async fn ra_certificate(app: &App, ca_id: &str) -> anyhow::Result<(X509, PKey<Private>)> {
+async fn ra_certificate(app: &Core, ca_id: &str) -> anyhow::Result<(X509, PKey<Private>)> {
     let key_name = setting_key(ca_id);
     if let Some(id) = settings::get(&app.store.read, &key_name).await? {
         match certs::get(&app.store.read, &id).await {
@@ -163,7 +163,7 @@ async fn ra_certificate(app: &App, ca_id: &str) -> anyhow::Result<(X509, PKey<Pr
     open(app, &certs::get(&app.store.write, &winner).await?)
 }
 
-fn open(app: &App, row: &certs::CertRow) -> anyhow::Result<(X509, PKey<Private>)> {
+fn open(app: &Core, row: &certs::CertRow) -> anyhow::Result<(X509, PKey<Private>)> {
     let cert = X509::from_der(row.der.as_deref().unwrap_or_default())?;
     let key = key::open_key(
         &app.master_key,

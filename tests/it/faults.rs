@@ -190,7 +190,12 @@ async fn orders_left_half_way_by_a_crash_end_valid_or_invalid() {
     assert!(o.headers.contains_key("retry-after"));
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     // The job's round (one replica) settles the signed one without a poll…
-    assert!(signet::acme::reconcile_orders(&env.t.app).await.unwrap() >= 1);
+    assert!(
+        signet::acme::reconcile_orders(&env.t.app.acme)
+            .await
+            .unwrap()
+            >= 1
+    );
     let id = urls[2].rsplit('/').next().unwrap();
     let signed = signet::store::acme::order(&env.t.app.store.read, id)
         .await

@@ -290,7 +290,7 @@ async fn forged_and_expired_nonces_are_refused() {
     *raw.last_mut().unwrap() ^= 1;
     let forged = b64(&raw);
     // Issued by the replica itself, with a MAC that checks, but expired.
-    let expired = r.a.app.nonces.issue(-10).unwrap();
+    let expired = r.a.app.acme.nonces.issue(-10).unwrap();
     let order = json!({"identifiers": [{"type": "dns", "value": "nonce.example.test"}]});
     let post = |nonce: String| {
         let body = lb.sign(nonce, "/acme/new-order", Some(order.clone()));

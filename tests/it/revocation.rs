@@ -799,7 +799,7 @@ fn cdp_of(der: &[u8]) -> String {
 #[tokio::test]
 async fn a_revocation_reaches_the_crl_at_the_cdp_within_seconds() {
     let t = spawn_app_with(|c| c.revocation.publish_on_revoke_delay_ms = 300).await;
-    signet::jobs::spawn_revoke_publisher(t.app.clone());
+    signet::jobs::spawn_revoke_publisher(t.app.core.clone());
     let row = issue(&t, "cdp.example.test").await;
     let der = row.der.clone().unwrap();
     let cdp = cdp_of(&der);

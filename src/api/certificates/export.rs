@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{attachment, open_key, visible};
+use crate::api::ApiState;
 use crate::api::auth::Principal;
-use crate::app::AppState;
 use crate::error::ApiError;
 
 #[derive(Deserialize, Default)]
@@ -33,7 +33,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 pub async fn export(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
@@ -176,7 +176,7 @@ pub struct KeyQuery {
 }
 
 pub async fn private_key(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
     Query(q): Query<KeyQuery>,

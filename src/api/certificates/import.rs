@@ -14,9 +14,9 @@ use signet_ca::names::San;
 use signet_ca::{key, serial};
 
 use super::full_view;
+use crate::api::ApiState;
 use crate::api::auth::Principal;
 use crate::api::json::ApiJson;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::certificates::{self as certs, CertRow};
 use crate::store::{StoreError, audit, cas, new_id, now, projects};
@@ -49,7 +49,7 @@ struct Analysis {
     duplicate_of: Option<String>,
 }
 
-async fn analyze(app: &AppState, b: &ImportBody) -> Result<Analysis, ApiError> {
+async fn analyze(app: &ApiState, b: &ImportBody) -> Result<Analysis, ApiError> {
     let cert = X509::from_pem(b.certificate.as_bytes())
         .map_err(|_| invalid("certificate is not a PEM certificate"))?;
     let key = match &b.private_key {
@@ -152,7 +152,7 @@ fn describe(a: &Analysis) -> Result<Value, ApiError> {
 }
 
 pub async fn preview(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<ImportBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -162,7 +162,7 @@ pub async fn preview(
 }
 
 pub async fn import(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<ImportBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -173,7 +173,7 @@ pub async fn import(
 
 /// Analyse and store one certificate; returns the new row's id.
 pub(super) async fn import_one(
-    app: &AppState,
+    app: &ApiState,
     p: &Principal,
     b: &ImportBody,
 ) -> Result<String, ApiError> {
@@ -335,7 +335,7 @@ fn to_pem(c: &X509) -> String {
 /// Import every end-entity certificate of a bundle in the background (202 +
 /// operation); CA certificates in the bundle serve as the chain.
 pub async fn bulk(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<BulkBody>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -407,7 +407,7 @@ pub async fn bulk(
 /// `multipart/form-data` with a `file` (PEM, DER or PKCS#12), and optionally
 /// `password` (for PKCS#12) and `project`.
 pub async fn file(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     mut form: axum::extract::Multipart,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

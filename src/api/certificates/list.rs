@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::view;
+use crate::api::ApiState;
 use crate::api::auth::Principal;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::certificates::CertRow;
 use crate::store::{Backend, StoreError, now};
@@ -65,7 +65,7 @@ const INDEXED_MATCHES_MAX: usize = 2000;
 /// clause names their rowids, so the page is a handful of row lookups rather
 /// than a scan. PostgreSQL's planner uses its pg_trgm index for ILIKE itself.
 async fn substring(
-    app: &AppState,
+    app: &ApiState,
     col: &'static str,
     needle: &str,
     binds: &mut Vec<Bind>,
@@ -105,7 +105,7 @@ async fn substring(
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
