@@ -16,7 +16,7 @@ use axum::routing::get;
 use crate::acme::AcmeState;
 use crate::acme::problem::Problem;
 use crate::api::ApiState;
-use crate::core_state::{Core, CoreState};
+use crate::core_state::CoreState;
 use crate::error::ApiError;
 use crate::ops;
 use crate::scep::ScepState;
@@ -33,12 +33,7 @@ pub struct App {
 
 pub type AppState = Arc<App>;
 
-impl std::ops::Deref for App {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
+crate::core_state::derefs_to_core!(App);
 
 /// (HTTPS router, plain-HTTP router).
 pub fn build_routers(app: &AppState) -> (Router, Router) {

@@ -46,3 +46,17 @@ impl Core {
         format!("{}/ca/{ca_id}.crt", self.http_url)
     }
 }
+
+/// A front's state holds the core in a field `core` and dereferences to it,
+/// so the front passes itself wherever the core is wanted.
+macro_rules! derefs_to_core {
+    ($front:ty) => {
+        impl std::ops::Deref for $front {
+            type Target = $crate::core_state::Core;
+            fn deref(&self) -> &$crate::core_state::Core {
+                &self.core
+            }
+        }
+    };
+}
+pub(crate) use derefs_to_core;

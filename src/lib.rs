@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod ca_registry;
+pub mod challenges;
 pub mod config;
 pub mod core_state;
 mod drain;

@@ -24,7 +24,7 @@ use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::core_state::{Core, CoreState};
+use crate::core_state::CoreState;
 use crate::policy::{Channel, TemplateSpec};
 use crate::store::templates;
 use problem::{AcmeResult, Problem};
@@ -40,12 +40,7 @@ pub struct Acme {
 
 pub type AcmeState = std::sync::Arc<Acme>;
 
-impl std::ops::Deref for Acme {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
+crate::core_state::derefs_to_core!(Acme);
 
 impl Acme {
     pub fn new(core: CoreState) -> anyhow::Result<AcmeState> {

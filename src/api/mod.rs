@@ -19,7 +19,7 @@ mod templates;
 
 use axum::Router;
 
-use crate::core_state::{Core, CoreState};
+use crate::core_state::CoreState;
 
 /// The largest JSON request body.
 pub const JSON_MAX_BODY: usize = 1024 * 1024;
@@ -271,12 +271,7 @@ pub struct Api {
 
 pub type ApiState = std::sync::Arc<Api>;
 
-impl std::ops::Deref for Api {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
+crate::core_state::derefs_to_core!(Api);
 
 impl Api {
     pub fn new(core: CoreState) -> ApiState {

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::json::ApiJson;
 use crate::api::ApiState;
+use crate::challenges;
 use crate::error::ApiError;
-use crate::scep::challenge;
 use crate::store::scep as db;
 
 pub fn routes() -> Router<ApiState> {
@@ -50,7 +50,7 @@ async fn create_challenge(
     ApiJson(b): ApiJson<CreateChallenge>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     p.require("scep:challenge")?;
-    let m = challenge::mint(
+    let m = challenges::mint(
         &app,
         &b.profile,
         b.ttl_seconds,

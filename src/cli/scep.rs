@@ -36,7 +36,7 @@ pub async fn run(cmd: ScepCmd) -> anyhow::Result<()> {
         json,
     } = cmd;
     let app = offline_app(load(&common)?, &InitOptions::default()).await?;
-    let m = signet::scep::challenge::mint(&app, &profile, ttl_secs, cn.as_deref(), &sans, "cli")
+    let m = signet::challenges::mint(&app, &profile, ttl_secs, cn.as_deref(), &sans, "cli")
         .await?
         .map_err(anyhow::Error::msg)?;
     let mut tx = app.store.write.begin().await?;

@@ -11,7 +11,7 @@ pub mod responder;
 
 pub use http::routes;
 
-use crate::core_state::{Core, CoreState};
+use crate::core_state::CoreState;
 use crate::policy::{Channel, TemplateSpec};
 
 /// The SCEP front's own state beside the core: the responders (CA or RA
@@ -23,12 +23,7 @@ pub struct Scep {
 
 pub type ScepState = std::sync::Arc<Scep>;
 
-impl std::ops::Deref for Scep {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
+crate::core_state::derefs_to_core!(Scep);
 
 impl Scep {
     pub fn new(core: CoreState) -> ScepState {
