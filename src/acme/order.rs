@@ -158,49 +158,13 @@ pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Res
         order_template(&app, &acct, req.profile.as_deref()).await?;
     let violations = policy::identifier_violations(&spec, &sans);
     if !violations.is_empty() {
-        let mut p = Problem::rejected_identifier(
-            violations
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        for v in &violations {
-            let id = sans.iter().find(|s| s.value() == v.offending_value);
-            let kind = if matches!(id, Some(San::Ip(_))) {
-                "ip"
-            } else {
-                "dns"
-            };
-            p = p.with_sub(
-                &Problem::rejected_identifier(v.to_string()),
-                kind,
-                &v.offending_value,
-            );
-        }
-        return Err(p);
+        return Err(identifier_problem(&sans, &violations));
     }
     let replaces_id = match &req.replaces {
-        Some(ari_id) => {
-            let cert = cert_by_ari_id(&app, ari_id).await?;
-            let owner = db::order_for_certificate(&app.store.read, &cert.id).await?;
-            if owner.map(|o| o.account_id) != Some(acct.id.clone()) {
-                return Err(Problem::unauthorized(
-                    "replaces names a certificate this account did not order",
-                ));
-            }
-            if db::replacement_exists(&app.store.read, &cert.id).await? {
-                return Err(Problem::already_replaced(
-                    "that certificate has already been replaced",
-                ));
-            }
-            Some(cert.id)
-        }
+        Some(ari_id) => Some(replaced_certificate(&app, &acct, ari_id).await?),
         None => None,
     };
-
     let t = now();
-    let expires = t + app.config.acme.order_lifetime_secs;
     let order = OrderRow {
         id: new_id(),
         account_id: acct.id.clone(),
@@ -208,7 +172,7 @@ pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Res
         identifiers: Value::Array(sans.iter().map(identifier_json).collect()).to_string(),
         template_id,
         profile: req.profile.as_ref().map(|_| template_name),
-        expires_at: expires,
+        expires_at: t + app.config.acme.order_lifetime_secs,
         certificate_id: None,
         replaces_id,
         replaces: req.replaces.clone(),
@@ -216,9 +180,88 @@ pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Res
         created_at: t,
         processing_at: None,
     };
-    let reuse = app.config.acme.authz_reuse_secs > 0;
+    let order = store_order(&app, order, &sans).await?;
+    let body = order_json(&app, &order).await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        body,
+        Some(url(&app, "order", &order.id)),
+        None,
+        None,
+    ))
+}
+
+/// `rejectedIdentifier` with one subproblem per identifier the template
+/// refuses (RFC 8555 §6.7.1).
+fn identifier_problem(sans: &[San], violations: &[policy::Violation]) -> Problem {
+    let mut p = Problem::rejected_identifier(
+        violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    for v in violations {
+        let id = sans.iter().find(|s| s.value() == v.offending_value);
+        let kind = if matches!(id, Some(San::Ip(_))) {
+            "ip"
+        } else {
+            "dns"
+        };
+        p = p.with_sub(
+            &Problem::rejected_identifier(v.to_string()),
+            kind,
+            &v.offending_value,
+        );
+    }
+    p
+}
+
+/// The certificate an order `replaces` (ARI): one this account ordered, not
+/// yet replaced.
+async fn replaced_certificate(
+    app: &AcmeState,
+    acct: &AccountRow,
+    ari_id: &str,
+) -> AcmeResult<String> {
+    let cert = cert_by_ari_id(app, ari_id).await?;
+    let owner = db::order_for_certificate(&app.store.read, &cert.id).await?;
+    if owner.map(|o| o.account_id) != Some(acct.id.clone()) {
+        return Err(Problem::unauthorized(
+            "replaces names a certificate this account did not order",
+        ));
+    }
+    if db::replacement_exists(&app.store.read, &cert.id).await? {
+        return Err(Problem::already_replaced(
+            "that certificate has already been replaced",
+        ));
+    }
+    Ok(cert.id)
+}
+
+/// The challenge types offered for an identifier: wildcards can only be
+/// proven through DNS (RFC 8555 §7.1.3), IP addresses not through it (RFC 8738).
+fn challenge_types(kind: &str, wildcard: bool) -> &'static [&'static str] {
+    match (kind, wildcard) {
+        (_, true) => &[DNS01],
+        ("ip", _) => &[HTTP01, TLS_ALPN01],
+        _ => &[HTTP01, DNS01, TLS_ALPN01],
+    }
+}
+
+/// Store a new order with its authorizations (reusing valid ones when
+/// configured) and challenges, in one transaction; returns it as stored.
+async fn store_order(app: &AcmeState, order: OrderRow, sans: &[San]) -> AcmeResult<OrderRow> {
+    let acme = &app.config.acme;
+    let t = order.created_at;
+    let reuse = acme.authz_reuse_secs > 0;
+    let authz_expires = if reuse {
+        t + acme.authz_reuse_secs.max(acme.order_lifetime_secs)
+    } else {
+        order.expires_at
+    };
     let (mut links, mut authzs, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
-    for san in &sans {
+    for san in sans {
         let (kind, wildcard) = match san {
             San::Ip(_) => ("ip", false),
             San::Dns(d) => ("dns", names::is_wildcard(d)),
@@ -227,7 +270,15 @@ pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Res
         let value = san.value();
         let value = value.strip_prefix("*.").unwrap_or(&value).to_string();
         let reused = if reuse {
-            db::reusable_authz(&app.store.read, &acct.id, kind, &value, wildcard, t).await?
+            db::reusable_authz(
+                &app.store.read,
+                &order.account_id,
+                kind,
+                &value,
+                wildcard,
+                t,
+            )
+            .await?
         } else {
             None
         };
@@ -236,35 +287,24 @@ pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Res
             continue;
         }
         let id = new_id();
-        // Wildcards can only be proven through DNS (RFC 8555 §7.1.3).
-        let types: &[&str] = match (kind, wildcard) {
-            (_, true) => &[DNS01],
-            ("ip", _) => &[HTTP01, TLS_ALPN01],
-            _ => &[HTTP01, DNS01, TLS_ALPN01],
-        };
         let token = random_token()?;
-        challenges.extend(types.iter().map(|ty| (id.clone(), *ty, token.clone())));
+        challenges.extend(
+            challenge_types(kind, wildcard)
+                .iter()
+                .map(|ty| (id.clone(), *ty, token.clone())),
+        );
         authzs.push(AuthzRow {
             id: id.clone(),
-            account_id: acct.id.clone(),
+            account_id: order.account_id.clone(),
             identifier_type: kind.into(),
             identifier_value: value,
             wildcard: i64::from(wildcard),
             status: "pending".into(),
-            expires_at: if reuse {
-                t + app
-                    .config
-                    .acme
-                    .authz_reuse_secs
-                    .max(app.config.acme.order_lifetime_secs)
-            } else {
-                expires
-            },
+            expires_at: authz_expires,
             created_at: t,
         });
         links.push(id);
     }
-    // The order and everything under it in one transaction.
     let reused = links.len() > authzs.len();
     let mut stmts = vec![db::insert_order(&order)];
     stmts.extend(db::insert_authzs(&authzs));
@@ -276,21 +316,12 @@ pub async fn new_order(State(app): State<AcmeState>, jws: Jws) -> AcmeResult<Res
     }
     app.store.write_batch(stmts).await?;
     // Only reused authorizations can have moved the order on.
-    let order = if reused {
-        db::order(&app.store.read, &order.id)
-            .await?
-            .ok_or_else(|| Problem::server_internal("order vanished"))?
-    } else {
-        order
-    };
-    let body = order_json(&app, &order).await?;
-    Ok(respond(
-        StatusCode::CREATED,
-        body,
-        Some(url(&app, "order", &order.id)),
-        None,
-        None,
-    ))
+    if !reused {
+        return Ok(order);
+    }
+    db::order(&app.store.read, &order.id)
+        .await?
+        .ok_or_else(|| Problem::server_internal("order vanished"))
 }
 
 /// Bring an order's status up to date: expiry, the outcome of a
@@ -661,6 +692,34 @@ mod tests {
 
     const ORDER: &str =
         r#"[{"type":"dns","value":"a.example.test"},{"type":"ip","value":"10.0.0.1"}]"#;
+
+    #[test]
+    fn wildcards_get_dns01_only_and_addresses_no_dns01() {
+        assert_eq!(challenge_types("dns", true), &[DNS01]);
+        assert_eq!(challenge_types("ip", false), &[HTTP01, TLS_ALPN01]);
+        assert_eq!(challenge_types("dns", false), &[HTTP01, DNS01, TLS_ALPN01]);
+    }
+
+    #[test]
+    fn a_refused_identifier_is_a_subproblem_of_its_type() {
+        let sans = [
+            San::Dns("a.evil.test".into()),
+            San::Ip("10.0.0.9".parse().unwrap()),
+        ];
+        let v = |rule: &str, value: &str| policy::Violation {
+            rule: rule.into(),
+            offending_value: value.into(),
+            allowed: "none".into(),
+        };
+        let p = identifier_problem(&sans, &[v("dns", "a.evil.test"), v("ip", "10.0.0.9")]);
+        assert_eq!(p.kind, "rejectedIdentifier");
+        let kinds: Vec<&str> = p
+            .subproblems
+            .iter()
+            .map(|s| s["identifier"]["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["dns", "ip"]);
+    }
 
     #[test]
     fn the_csr_must_name_exactly_the_order_identifiers() {
