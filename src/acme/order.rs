@@ -602,54 +602,52 @@ pub async fn finalize(
             move |cert_id: &str| vec![db::link_order_stmt(&order_id, cert_id)]
         })),
     };
-    match issuance::submit(&app, request).await {
-        Ok(Outcome::Issued(row)) => {
-            db::set_order_status(
-                &app.store.write,
-                &o.id,
-                "processing",
-                "valid",
-                Some(&row.id),
-                None,
-            )
-            .await?;
-        }
-        Ok(Outcome::Pending(row)) => {
-            db::set_order_status(
-                &app.store.write,
-                &o.id,
-                "processing",
-                "processing",
-                Some(&row.id),
-                None,
-            )
-            .await?;
-        }
-        Err(e) => {
-            let p = Problem::from(e);
-            if !p.status.is_server_error() {
-                db::set_order_status(
-                    &app.store.write,
-                    &o.id,
-                    "processing",
-                    "invalid",
-                    None,
-                    Some(&p.to_json().to_string()),
-                )
-                .await?;
-            } else {
-                // A transient failure: let the client finalize again.
-                db::set_order_status(&app.store.write, &o.id, "processing", "ready", None, None)
-                    .await?;
-            }
-            return Err(p);
-        }
-    }
+    settle_finalize(&app, &o.id, issuance::submit(&app, request).await).await?;
     let o = db::order(&app.store.read, &o.id)
         .await?
         .ok_or_else(|| Problem::server_internal("order vanished"))?;
     let body = order_json(&app, &o).await?;
     Ok(order_response(&app, &o, body))
+}
+
+/// Move a finalizing order on from `processing` by what the pipeline said:
+/// `valid`, still `processing` while an approval is pending, `invalid` with
+/// the problem when the request is refused. After a transient failure an
+/// order whose certificate was reserved stays `processing` (the reconcile
+/// signs it); one with nothing reserved is `ready` again, to finalize anew.
+async fn settle_finalize(
+    app: &AcmeState,
+    order_id: &str,
+    outcome: Result<Outcome, IssueError>,
+) -> AcmeResult<()> {
+    let set = |to: &'static str, cert: Option<String>, err: Option<String>| async move {
+        db::set_order_status(
+            &app.store.write,
+            order_id,
+            "processing",
+            to,
+            cert.as_deref(),
+            err.as_deref(),
+        )
+        .await
+    };
+    match outcome {
+        Ok(Outcome::Issued(row)) => set("valid", Some(row.id), None).await?,
+        Ok(Outcome::Pending(row)) => set("processing", Some(row.id), None).await?,
+        Err(e) => {
+            let p = Problem::from(e);
+            if !p.status.is_server_error() {
+                set("invalid", None, Some(p.to_json().to_string())).await?;
+            } else if db::order(&app.store.read, order_id)
+                .await?
+                .is_some_and(|o| o.certificate_id.is_none())
+            {
+                set("ready", None, None).await?;
+            }
+            return Err(p);
+        }
+    };
+    Ok(())
 }
 
 #[cfg(test)]
