@@ -104,6 +104,163 @@ async fn substring(
     Ok(like)
 }
 
+/// The page order: a column (`id`, `not_after` or `common_name`), whether it
+/// is numeric, and the direction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SortBy {
+    col: &'static str,
+    is_int: bool,
+    desc: bool,
+}
+
+impl SortBy {
+    fn parse(sort: Option<&str>, order: Option<&str>) -> Result<SortBy, ApiError> {
+        let (col, is_int) = match sort.unwrap_or("id") {
+            "id" | "created_at" => ("id", false),
+            "not_after" => ("not_after", true),
+            "common_name" => ("common_name", false),
+            other => {
+                return Err(bad(format!(
+                    "cannot sort by {other:?} (id, created_at, not_after, common_name)"
+                )));
+            }
+        };
+        let desc = match order.unwrap_or("asc") {
+            "asc" => false,
+            "desc" => true,
+            other => return Err(bad(format!("order must be asc or desc, not {other:?}"))),
+        };
+        Ok(SortBy { col, is_int, desc })
+    }
+
+    /// The column as compared: NULLs sort as the empty value so the keyset
+    /// stays total.
+    fn key(&self) -> String {
+        match (self.col, self.is_int) {
+            ("id", _) => "id".into(),
+            (c, true) => format!("COALESCE({c}, 0)"),
+            (c, false) => format!("COALESCE({c}, '')"),
+        }
+    }
+
+    fn order_by(&self) -> String {
+        let dir = if self.desc { "DESC" } else { "ASC" };
+        if self.col == "id" {
+            format!("id {dir}")
+        } else {
+            format!("{} {dir}, id {dir}", self.key())
+        }
+    }
+}
+
+/// The WHERE clauses and their arguments, numbered as they are added.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    fn param(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len())
+    }
+
+    /// `col` equals one of the comma-separated values.
+    fn any_of(&mut self, col: &str, values: &Option<String>) {
+        let Some(v) = values else { return };
+        let ors: Vec<String> = v
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{col} = {}", self.param(Bind::Text(s.to_string()))))
+            .collect();
+        if !ors.is_empty() {
+            self.clauses.push(format!("({})", ors.join(" OR ")));
+        }
+    }
+
+    /// The filters that need no index lookup: statuses, ids, channel,
+    /// expiry window, and the cursor.
+    fn exact(
+        q: &ListQuery,
+        project: &Option<String>,
+        sort: SortBy,
+        now: i64,
+    ) -> Result<Filter, ApiError> {
+        let mut f = Filter::default();
+        if let Some(st) = &q.status
+            && let Some(unknown) = st
+                .split(',')
+                .find(|s| !s.is_empty() && !STATUSES.contains(s))
+        {
+            return Err(bad(format!(
+                "unknown status {unknown:?} (allowed: {})",
+                STATUSES.join(", ")
+            )));
+        }
+        f.any_of("status", &q.status);
+        f.any_of("ca_id", &q.ca_id);
+        f.any_of("project_id", project);
+        f.any_of("template_id", &q.template_id);
+        f.any_of("channel", &q.channel);
+        if let Some(days) = q.expiring_within_days {
+            let a = f.param(Bind::Int(now));
+            let b = f.param(Bind::Int(now + days * 86400));
+            f.clauses.push(format!(
+                "not_after > {a} AND not_after <= {b} AND status = 'active'"
+            ));
+        }
+        if let Some(c) = &q.cursor {
+            f.after_cursor(c, sort)?;
+        }
+        Ok(f)
+    }
+
+    /// Rows after the cursor's (value, id) in the page order.
+    fn after_cursor(&mut self, cursor: &str, sort: SortBy) -> Result<(), ApiError> {
+        let raw = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| bad("invalid cursor"))?;
+        let cur: Value = serde_json::from_slice(&raw).map_err(|_| bad("invalid cursor"))?;
+        let id = cur["id"]
+            .as_str()
+            .ok_or_else(|| bad("invalid cursor"))?
+            .to_string();
+        let op = if sort.desc { "<" } else { ">" };
+        if sort.col == "id" {
+            let n = self.param(Bind::Text(id));
+            self.clauses.push(format!("id {op} {n}"));
+            return Ok(());
+        }
+        let a = self.param(if sort.is_int {
+            Bind::Int(cur["v"].as_i64().unwrap_or(0))
+        } else {
+            Bind::Text(cur["v"].as_str().unwrap_or("").to_string())
+        });
+        let b = self.param(Bind::Text(id));
+        let key = sort.key();
+        self.clauses
+            .push(format!("({key} {op} {a} OR ({key} = {a} AND id {op} {b}))"));
+        Ok(())
+    }
+
+    fn select(&self, sort: SortBy, limit: i64) -> String {
+        let where_sql = if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        };
+        format!(
+            "SELECT id, ca_id, serial, status, subject, common_name, sans, not_before, not_after, key_type, public_key, csr, plan, \
+             NULL AS der, fingerprint, NULL AS key_sealed, template_id, project_id, channel, requested_by, approvals_required, failure, \
+             revoked_at, revocation_reason, replaces_id, crl_shard, created_at, updated_at, (key_sealed IS NOT NULL) AS has_key \
+             FROM certificates {where_sql} ORDER BY {} LIMIT {}",
+            sort.order_by(),
+            limit + 1
+        )
+    }
+}
+
 pub async fn list(
     State(app): State<ApiState>,
     p: Principal,
@@ -114,132 +271,22 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(bad("limit must be 1..=500"));
     }
-    let (sort_col, is_int) = match q.sort.as_deref().unwrap_or("id") {
-        "id" | "created_at" => ("id", false),
-        "not_after" => ("not_after", true),
-        "common_name" => ("common_name", false),
-        other => {
-            return Err(bad(format!(
-                "cannot sort by {other:?} (id, created_at, not_after, common_name)"
-            )));
-        }
-    };
-    let desc = match q.order.as_deref().unwrap_or("asc") {
-        "asc" => false,
-        "desc" => true,
-        other => return Err(bad(format!("order must be asc or desc, not {other:?}"))),
-    };
-    let mut clauses: Vec<String> = Vec::new();
-    let mut binds: Vec<Bind> = Vec::new();
-    let param = |b: Bind, binds: &mut Vec<Bind>| {
-        binds.push(b);
-        format!("${}", binds.len())
-    };
-    let any_of =
-        |col: &str, v: &Option<String>, clauses: &mut Vec<String>, binds: &mut Vec<Bind>| {
-            if let Some(v) = v {
-                let ors: Vec<String> = v
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| format!("{col} = {}", param(Bind::Text(s.to_string()), binds)))
-                    .collect();
-                if !ors.is_empty() {
-                    clauses.push(format!("({})", ors.join(" OR ")));
-                }
-            }
-        };
-    let project = match (&p.token.project_id, &q.project_id) {
-        (Some(own), _) => Some(own.clone()), // scoped tokens see only their project
-        (None, asked) => asked.clone(),
-    };
-    if let Some(st) = &q.status
-        && let Some(bad_status) = st
-            .split(',')
-            .find(|s| !s.is_empty() && !STATUSES.contains(s))
-    {
-        return Err(bad(format!(
-            "unknown status {bad_status:?} (allowed: {})",
-            STATUSES.join(", ")
-        )));
-    }
-    any_of("status", &q.status, &mut clauses, &mut binds);
-    any_of("ca_id", &q.ca_id, &mut clauses, &mut binds);
-    any_of("project_id", &project, &mut clauses, &mut binds);
-    any_of("template_id", &q.template_id, &mut clauses, &mut binds);
-    any_of("channel", &q.channel, &mut clauses, &mut binds);
+    let sort = SortBy::parse(q.sort.as_deref(), q.order.as_deref())?;
+    // Scoped tokens see only their project.
+    let project = p.token.project_id.clone().or_else(|| q.project_id.clone());
+    let mut f = Filter::exact(&q, &project, sort, now())?;
     if let Some(cn) = &q.common_name {
-        let clause = substring(&app, "common_name", cn, &mut binds).await?;
-        clauses.push(clause);
+        let clause = substring(&app, "common_name", cn, &mut f.binds).await?;
+        f.clauses.push(clause);
     }
     if let Some(san) = &q.san {
         // SANs are stored as a JSON array of strings: match a whole entry.
         let needle = format!("\"{}\"", san.replace('"', ""));
-        let clause = substring(&app, "sans", &needle, &mut binds).await?;
-        clauses.push(clause);
+        let clause = substring(&app, "sans", &needle, &mut f.binds).await?;
+        f.clauses.push(clause);
     }
-    if let Some(days) = q.expiring_within_days {
-        let (a, b) = (binds.len() + 1, binds.len() + 2);
-        binds.push(Bind::Int(now()));
-        binds.push(Bind::Int(now() + days * 86400));
-        clauses.push(format!(
-            "not_after > ${a} AND not_after <= ${b} AND status = 'active'"
-        ));
-    }
-    if let Some(c) = &q.cursor {
-        let raw = URL_SAFE_NO_PAD
-            .decode(c)
-            .map_err(|_| bad("invalid cursor"))?;
-        let cur: Value = serde_json::from_slice(&raw).map_err(|_| bad("invalid cursor"))?;
-        let id = cur["id"]
-            .as_str()
-            .ok_or_else(|| bad("invalid cursor"))?
-            .to_string();
-        let op = if desc { "<" } else { ">" };
-        if sort_col == "id" {
-            let n = binds.len() + 1;
-            binds.push(Bind::Text(id));
-            clauses.push(format!("id {op} ${n}"));
-        } else {
-            let (a, b) = (binds.len() + 1, binds.len() + 2);
-            binds.push(if is_int {
-                Bind::Int(cur["v"].as_i64().unwrap_or(0))
-            } else {
-                Bind::Text(cur["v"].as_str().unwrap_or("").to_string())
-            });
-            binds.push(Bind::Text(id));
-            // NULLs sort as the empty value so the keyset stays total.
-            let col = if is_int {
-                format!("COALESCE({sort_col}, 0)")
-            } else {
-                format!("COALESCE({sort_col}, '')")
-            };
-            clauses.push(format!(
-                "({col} {op} ${a} OR ({col} = ${a} AND id {op} ${b}))"
-            ));
-        }
-    }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let dir = if desc { "DESC" } else { "ASC" };
-    let order = if sort_col == "id" {
-        format!("id {dir}")
-    } else if is_int {
-        format!("COALESCE({sort_col}, 0) {dir}, id {dir}")
-    } else {
-        format!("COALESCE({sort_col}, '') {dir}, id {dir}")
-    };
-    let sql = format!(
-        "SELECT id, ca_id, serial, status, subject, common_name, sans, not_before, not_after, key_type, public_key, csr, plan, \
-         NULL AS der, fingerprint, NULL AS key_sealed, template_id, project_id, channel, requested_by, approvals_required, failure, \
-         revoked_at, revocation_reason, replaces_id, crl_shard, created_at, updated_at, (key_sealed IS NOT NULL) AS has_key \
-         FROM certificates {where_sql} ORDER BY {order} LIMIT {}",
-        limit + 1
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for b in binds {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(f.select(sort, limit)));
+    for b in f.binds {
         query = match b {
             Bind::Text(s) => query.bind(s),
             Bind::Int(i) => query.bind(i),
@@ -249,6 +296,11 @@ pub async fn list(
         .fetch_all(&app.store.read)
         .await
         .map_err(StoreError::from)?;
+    page(&rows, sort, limit)
+}
+
+/// The items of a page and the cursor after it.
+fn page(rows: &[sqlx::any::AnyRow], sort: SortBy, limit: i64) -> Result<Json<Value>, ApiError> {
     let more = rows.len() as i64 > limit;
     let mut items = Vec::new();
     let mut last: Option<(String, Value)> = None;
@@ -260,7 +312,7 @@ pub async fn list(
             r.try_get::<bool, _>("has_key")
                 .unwrap_or(r.try_get::<i64, _>("has_key").unwrap_or(0) != 0)
         );
-        let sort_value = match sort_col {
+        let sort_value = match sort.col {
             "not_after" => json!(row.not_after.unwrap_or(0)),
             "common_name" => json!(row.common_name.clone().unwrap_or_default()),
             _ => Value::Null,
@@ -275,4 +327,57 @@ pub async fn list(
         _ => None,
     };
     Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `a=b&c=d` into the query struct, as axum's `Query` does.
+    fn query(pairs: &str) -> ListQuery {
+        let map: serde_json::Map<String, Value> = pairs
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                let v = v
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::from(v));
+                (k.to_string(), v)
+            })
+            .collect();
+        serde_json::from_value(Value::Object(map)).unwrap()
+    }
+
+    #[test]
+    fn filters_are_numbered_or_lists_and_unknown_values_are_refused() {
+        let sort = SortBy::parse(None, None).unwrap();
+        let f =
+            Filter::exact(&query("status=active,revoked&channel=acme"), &None, sort, 0).unwrap();
+        assert_eq!(
+            f.clauses,
+            ["(status = $1 OR status = $2)", "(channel = $3)"]
+        );
+        assert_eq!(f.binds.len(), 3);
+        assert!(Filter::exact(&query("status=bogus"), &None, sort, 0).is_err());
+        assert!(SortBy::parse(Some("serial"), None).is_err());
+        assert!(SortBy::parse(None, Some("up")).is_err());
+    }
+
+    #[test]
+    fn a_cursor_continues_after_its_row_in_the_page_order() {
+        let sort = SortBy::parse(Some("not_after"), Some("desc")).unwrap();
+        let cursor = URL_SAFE_NO_PAD.encode(json!({"id": "x", "v": 5}).to_string());
+        let f = Filter::exact(&query(&format!("cursor={cursor}")), &None, sort, 0).unwrap();
+        assert_eq!(
+            f.clauses,
+            ["(COALESCE(not_after, 0) < $1 OR (COALESCE(not_after, 0) = $1 AND id < $2))"]
+        );
+        assert!(
+            f.select(sort, 10)
+                .contains("ORDER BY COALESCE(not_after, 0) DESC, id DESC LIMIT 11")
+        );
+        assert!(Filter::exact(&query("cursor=%%%"), &None, sort, 0).is_err());
+    }
 }
