@@ -188,7 +188,6 @@ async fn enrol(
         csr::parse(&content).map_err(|e| Failure::new(FailInfo::BadRequest, e.to_string()))
     );
     let csr_hash = serial::to_hex(&sha256(&csr.der));
-    let (challenge_password, csr_der) = (csr.challenge_password.clone(), csr.der.clone());
     // The same request again (same transactionID, same CSR) gets the same
     // answer and issues nothing: while pending it is polling (micromdm's
     // client does so), afterwards it is a retry or a replay (RFC 8894 §3.3.1).
@@ -205,62 +204,28 @@ async fn enrol(
         Some(old) if p.cfg.renewal => Some(old),
         _ => None,
     };
-    let mut req = IssuanceRequest::from_csr(Channel::Scep, &format!("scep:{}", p.name), csr);
-    req.template = Some(p.cfg.template.clone());
-    // The transaction is recorded with its reserved certificate, so a device
-    // that retries after a crash polls that certificate instead of
-    // enrolling again.
-    req.link = Some(Box::new({
-        let (profile, txid, hash) = (
-            p.name.to_string(),
-            msg.transaction_id.clone(),
-            csr_hash.clone(),
-        );
-        move |cert_id: &str| {
-            vec![db::put_transaction_stmt(
-                &profile, &txid, cert_id, &hash, false,
-            )]
-        }
-    }));
-    if let Some(old) = &renewing {
-        if req.subject.iter().find(|(k, _)| k == "CN").map(|(_, v)| v) != old.common_name.as_ref() {
-            return Ok(Reply::fail(
-                FailInfo::BadRequest,
-                "a renewal keeps the certificate's common name; enrol with a challenge for a new one",
-            ));
-        }
-        req.replaces_id = Some(old.id.clone());
-    } else {
-        if kind == MessageType::RenewalReq {
-            return Ok(Reply::fail(
-                FailInfo::BadRequest,
-                "RenewalReq must be signed by a current certificate of this CA",
-            ));
-        }
-        // A one-time secret is spent by the gate, so check policy first.
-        if p.cfg.challenge == ChallengeMode::OneTime
-            && let Err(e) = issuance::evaluate(app, &req).await
-        {
-            return refused_by_pipeline(e);
-        }
-        let claim = challenge::Claim {
-            challenge: challenge_password.as_deref().unwrap_or(""),
-            subject: &req.subject,
-            sans: &req.sans,
-            csr_der: &csr_der,
-            transaction_id: &msg.transaction_id,
-        };
-        match challenge::check(app, p, &claim).await? {
-            Gate::Allow => {}
-            Gate::Hold => req.min_approvals = 1,
-            Gate::Deny(f) => {
-                challenge::notify(p, &msg.transaction_id, "failed", json!({"reason": f.text}));
-                return Ok(Reply::failure(f));
-            }
-        }
+    let renewing = renewing
+        .as_ref()
+        .map(|o| (o.id.as_str(), o.common_name.as_deref()));
+    let replaces = or_refuse!(renewal_replaces(kind, renewing, csr.common_name()));
+    let (challenge_password, csr_der) = (csr.challenge_password.clone(), csr.der.clone());
+    let mut req = issuance_request(p, msg, &csr_hash, csr);
+    req.replaces_id = replaces;
+    if req.replaces_id.is_none()
+        && let Some(refusal) = gate(
+            app,
+            p,
+            msg,
+            &mut req,
+            challenge_password.as_deref(),
+            &csr_der,
+        )
+        .await?
+    {
+        return Ok(refusal);
     }
-    let outcome = match issuance::submit(app, req).await {
-        Ok(o) => o,
+    match issuance::submit(app, req).await {
+        Ok(outcome) => answer(app, p, responder, msg, &csr_hash, outcome, cipher).await,
         Err(e) => {
             challenge::notify(
                 p,
@@ -268,9 +233,104 @@ async fn enrol(
                 "failed",
                 json!({"reason": e.to_string()}),
             );
-            return refused_by_pipeline(e);
+            refused_by_pipeline(e)
         }
+    }
+}
+
+/// Whether a request renews a current certificate of ours that signed it
+/// (`renewing`: its id and CN): the id it replaces, which keeps its CN. A
+/// RenewalReq signed by anything else is refused; a PKCSReq is then a new
+/// enrolment (None).
+fn renewal_replaces(
+    kind: MessageType,
+    renewing: Option<(&str, Option<&str>)>,
+    cn: Option<&str>,
+) -> Result<Option<String>, Failure> {
+    match renewing {
+        Some((_, old_cn)) if cn != old_cn => Err(Failure::new(
+            FailInfo::BadRequest,
+            "a renewal keeps the certificate's common name; enrol with a challenge for a new one",
+        )),
+        Some((id, _)) => Ok(Some(id.to_string())),
+        None if kind == MessageType::RenewalReq => Err(Failure::new(
+            FailInfo::BadRequest,
+            "RenewalReq must be signed by a current certificate of this CA",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The pipeline request for a CSR, on the profile's template. The
+/// transaction is recorded with its reserved certificate, so a device that
+/// retries after a crash polls that certificate instead of enrolling again.
+fn issuance_request(
+    p: &Profile<'_>,
+    msg: &PkiMessage,
+    csr_hash: &str,
+    csr: csr::ParsedCsr,
+) -> IssuanceRequest {
+    let mut req = IssuanceRequest::from_csr(Channel::Scep, &format!("scep:{}", p.name), csr);
+    req.template = Some(p.cfg.template.clone());
+    let (profile, txid, hash) = (
+        p.name.to_string(),
+        msg.transaction_id.clone(),
+        csr_hash.to_string(),
+    );
+    req.link = Some(Box::new(move |cert_id: &str| {
+        vec![db::put_transaction_stmt(
+            &profile, &txid, cert_id, &hash, false,
+        )]
+    }));
+    req
+}
+
+/// The challenge of a new enrolment: None lets it through (or holds it for
+/// an approval), Some is the refusal to answer.
+async fn gate(
+    app: &ScepState,
+    p: &Profile<'_>,
+    msg: &PkiMessage,
+    req: &mut IssuanceRequest,
+    challenge_password: Option<&str>,
+    csr_der: &[u8],
+) -> Result<Option<Reply>, ApiError> {
+    // A one-time secret is spent by the gate, so check policy first.
+    if p.cfg.challenge == ChallengeMode::OneTime
+        && let Err(e) = issuance::evaluate(app, req).await
+    {
+        return refused_by_pipeline(e).map(Some);
+    }
+    let claim = challenge::Claim {
+        challenge: challenge_password.unwrap_or(""),
+        subject: &req.subject,
+        sans: &req.sans,
+        csr_der,
+        transaction_id: &msg.transaction_id,
     };
+    match challenge::check(app, p, &claim).await? {
+        Gate::Allow => Ok(None),
+        Gate::Hold => {
+            req.min_approvals = 1;
+            Ok(None)
+        }
+        Gate::Deny(f) => {
+            challenge::notify(p, &msg.transaction_id, "failed", json!({"reason": f.text}));
+            Ok(Some(Reply::failure(f)))
+        }
+    }
+}
+
+/// Record the transaction's outcome, tell the webhook, and answer.
+async fn answer(
+    app: &ScepState,
+    p: &Profile<'_>,
+    responder: &Responder,
+    msg: &PkiMessage,
+    csr_hash: &str,
+    outcome: Outcome,
+    cipher: ContentCipher,
+) -> Result<Reply, ApiError> {
     let (row, issued) = match outcome {
         Outcome::Issued(row) => (row, true),
         Outcome::Pending(row) => (row, false),
@@ -280,7 +340,7 @@ async fn enrol(
         p.name,
         &msg.transaction_id,
         &row.id,
-        &csr_hash,
+        csr_hash,
         issued,
     )
     .await?;
@@ -455,4 +515,29 @@ fn render(
         &content,
         &extra,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renewal_keeps_its_common_name_and_renewal_req_needs_a_current_certificate() {
+        let old = Some(("old", Some("laptop-42")));
+        assert_eq!(
+            renewal_replaces(MessageType::RenewalReq, old, Some("laptop-42")).unwrap(),
+            Some("old".to_string())
+        );
+        assert_eq!(
+            renewal_replaces(MessageType::PkcsReq, None, Some("new-device")).unwrap(),
+            None
+        );
+        for (kind, old, cn) in [
+            (MessageType::PkcsReq, old, Some("other")),
+            (MessageType::RenewalReq, None, Some("laptop-42")),
+        ] {
+            let f = renewal_replaces(kind, old, cn).unwrap_err();
+            assert_eq!(f.info, FailInfo::BadRequest);
+        }
+    }
 }
