@@ -171,6 +171,100 @@ pub async fn import(
     Ok((StatusCode::CREATED, Json(full_view(&app, &id).await?)))
 }
 
+/// The id of an issuer from outside Signet, recorded as an external CA (a
+/// certificate without a key) the first time one of its certificates is
+/// imported.
+async fn external_issuer(tx: &mut crate::store::Tx, parent: &X509) -> Result<String, ApiError> {
+    let der = parent.to_der().map_err(|e| invalid(e.to_string()))?;
+    let known: Option<String> = sqlx::query_scalar("SELECT id FROM cas WHERE cert_der = $1")
+        .bind(der.clone())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::from)?;
+    if let Some(id) = known {
+        return Ok(id);
+    }
+    let id = new_id();
+    let pk = parent.public_key().map_err(|e| invalid(e.to_string()))?;
+    cas::insert(
+        &mut **tx,
+        &cas::CaRow {
+            id: id.clone(),
+            name: format!("external-{}", &id[..12]),
+            parent_id: None,
+            subject: format!("{:?}", parent.subject_name()),
+            key_type: key::describe(&pk)
+                .map(|k| k.label())
+                .unwrap_or_else(|_| "unknown".into()),
+            cert_der: der,
+            key_sealed: Vec::new(),
+            not_before: unix(parent.not_before())?,
+            not_after: unix(parent.not_after())?,
+            crl_number: 0,
+            status: "external".into(),
+            created_at: now(),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The row an imported certificate is stored as (inserted `issuing`, then
+/// marked active with its DER in the same transaction), its key sealed.
+fn imported_row(
+    a: &Analysis,
+    d: &Value,
+    ca_id: String,
+    project_id: Option<String>,
+    actor: &str,
+    master_key: &[u8; 32],
+) -> Result<CertRow, ApiError> {
+    let id = new_id();
+    let pk = a.cert.public_key().map_err(|e| invalid(e.to_string()))?;
+    let common_name = a
+        .cert
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()
+        .and_then(|e| e.data().to_string().ok());
+    let key_sealed = a
+        .key
+        .as_ref()
+        .map(|k| key::seal_key(master_key, id.as_bytes(), k))
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(CertRow {
+        id,
+        ca_id,
+        serial: d["serial"].as_str().map(str::to_string),
+        status: certs::ISSUING.into(),
+        subject: d["subject"].as_str().unwrap_or_default().to_string(),
+        common_name,
+        sans: serde_json::to_string(&a.sans).map_err(StoreError::from)?,
+        not_before: d["not_before"].as_i64(),
+        not_after: d["not_after"].as_i64(),
+        key_type: d["key_type"].as_str().unwrap_or_default().to_string(),
+        public_key: pk.public_key_to_der().map_err(|e| invalid(e.to_string()))?,
+        csr: None,
+        plan: "{}".into(),
+        der: None,
+        fingerprint: None,
+        key_sealed,
+        template_id: None,
+        project_id,
+        channel: "import".into(),
+        requested_by: actor.to_string(),
+        approvals_required: 0,
+        failure: None,
+        revoked_at: None,
+        revocation_reason: None,
+        replaces_id: None,
+        crl_shard: None,
+        created_at: now(),
+        updated_at: now(),
+    })
+}
+
 /// Analyse and store one certificate; returns the new row's id.
 pub(super) async fn import_one(
     app: &ApiState,
@@ -201,88 +295,13 @@ pub(super) async fn import_one(
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
     let ca_id = match &a.issuer {
         Ok(id) => id.clone(),
-        Err(parent) => {
-            let der = parent.to_der().map_err(|e| invalid(e.to_string()))?;
-            let known: Option<String> =
-                sqlx::query_scalar("SELECT id FROM cas WHERE cert_der = $1")
-                    .bind(der.clone())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
-            match known {
-                Some(id) => id,
-                None => {
-                    let id = new_id();
-                    let pk = parent.public_key().map_err(|e| invalid(e.to_string()))?;
-                    cas::insert(
-                        &mut *tx,
-                        &cas::CaRow {
-                            id: id.clone(),
-                            name: format!("external-{}", &id[..12]),
-                            parent_id: None,
-                            subject: format!("{:?}", parent.subject_name()),
-                            key_type: key::describe(&pk)
-                                .map(|k| k.label())
-                                .unwrap_or_else(|_| "unknown".into()),
-                            cert_der: der,
-                            key_sealed: Vec::new(),
-                            not_before: unix(parent.not_before())?,
-                            not_after: unix(parent.not_after())?,
-                            crl_number: 0,
-                            status: "external".into(),
-                            created_at: now(),
-                        },
-                    )
-                    .await?;
-                    id
-                }
-            }
-        }
+        Err(parent) => external_issuer(&mut tx, parent).await?,
     };
-    let id = new_id();
-    let cert_der = a.cert.to_der().map_err(|e| invalid(e.to_string()))?;
-    let pk = a.cert.public_key().map_err(|e| invalid(e.to_string()))?;
-    let cn = a
-        .cert
-        .subject_name()
-        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-        .next()
-        .and_then(|e| e.data().to_string().ok());
-    let row = CertRow {
-        id: id.clone(),
-        ca_id,
-        serial: d["serial"].as_str().map(str::to_string),
-        status: certs::ISSUING.into(),
-        subject: d["subject"].as_str().unwrap_or_default().to_string(),
-        common_name: cn,
-        sans: serde_json::to_string(&a.sans).map_err(StoreError::from)?,
-        not_before: d["not_before"].as_i64(),
-        not_after: d["not_after"].as_i64(),
-        key_type: d["key_type"].as_str().unwrap_or_default().to_string(),
-        public_key: pk.public_key_to_der().map_err(|e| invalid(e.to_string()))?,
-        csr: None,
-        plan: "{}".into(),
-        der: None,
-        fingerprint: None,
-        key_sealed: a
-            .key
-            .as_ref()
-            .map(|k| key::seal_key(&app.master_key, id.as_bytes(), k))
-            .transpose()
-            .map_err(|e| invalid(e.to_string()))?,
-        template_id: None,
-        project_id: project,
-        channel: "import".into(),
-        requested_by: p.actor(),
-        approvals_required: 0,
-        failure: None,
-        revoked_at: None,
-        revocation_reason: None,
-        replaces_id: None,
-        crl_shard: None,
-        created_at: now(),
-        updated_at: now(),
-    };
+    let row = imported_row(&a, &d, ca_id, project, &p.actor(), &app.master_key)?;
+    let (id, cert_der) = (
+        row.id.clone(),
+        a.cert.to_der().map_err(|e| invalid(e.to_string()))?,
+    );
     certs::insert(&mut *tx, &row).await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::new(
             StatusCode::CONFLICT,
@@ -477,4 +496,56 @@ pub async fn file(
     };
     let id = import_one(&app, &p, &body).await?;
     Ok((StatusCode::CREATED, Json(full_view(&app, &id).await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_imported_row_carries_the_certificate_and_its_sealed_key() {
+        let key = key::KeyType::EcP256.generate().unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "imported.example.test")
+            .unwrap();
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::from_unix(1_000).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::from_unix(2_000).unwrap())
+            .unwrap();
+        b.set_serial_number(
+            &openssl::bn::BigNum::from_u32(0x1234)
+                .unwrap()
+                .to_asn1_integer()
+                .unwrap(),
+        )
+        .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let a = Analysis {
+            cert: b.build(),
+            key: Some(key),
+            issuer: Ok("ca".into()),
+            fingerprint: "ff".into(),
+            sans: vec![San::Dns("imported.example.test".into())],
+            duplicate_of: None,
+        };
+        let d = describe(&a).unwrap();
+        let master = [7u8; 32];
+        let row = imported_row(&a, &d, "ca".into(), None, "token:t", &master).unwrap();
+        assert_eq!(row.serial.as_deref(), Some("1234"));
+        assert_eq!(row.common_name.as_deref(), Some("imported.example.test"));
+        assert_eq!((row.not_before, row.not_after), (Some(1_000), Some(2_000)));
+        assert_eq!(
+            (row.status.as_str(), row.channel.as_str()),
+            ("issuing", "import")
+        );
+        let sealed = row.key_sealed.unwrap();
+        let opened = key::open_key(&master, row.id.as_bytes(), &sealed).unwrap();
+        assert!(opened.public_eq(a.key.as_ref().unwrap()));
+    }
 }
