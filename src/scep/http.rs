@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -24,58 +24,44 @@ const MAX_BODY: usize = 256 * 1024;
 
 pub fn routes(state: ScepState) -> Router {
     Router::new()
-        .route("/scep/{profile}", get(by_profile).post(by_profile_post))
+        .route("/scep/{profile}", get(by_profile).post(by_profile))
         .route(
             "/scep/{profile}/pkiclient.exe",
-            get(by_profile).post(by_profile_post),
+            get(by_profile).post(by_profile),
         )
-        .route("/api/v1/scep/{ca}", get(by_ca).post(by_ca_post))
-        .route(
-            "/api/v1/scep/{ca}/pkiclient.exe",
-            get(by_ca).post(by_ca_post),
-        )
+        .route("/api/v1/scep/{ca}", get(by_ca).post(by_ca))
+        .route("/api/v1/scep/{ca}/pkiclient.exe", get(by_ca).post(by_ca))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
 type Params = Query<HashMap<String, String>>;
 
-async fn by_profile(
-    State(app): State<ScepState>,
-    Path(name): Path<String>,
-    Query(q): Params,
-) -> Result<Response, ApiError> {
-    let p = profile::resolve(&app, &name).await?;
-    serve(&app, &p, &q, None).await
+/// A PKIOperation's message comes in the query (GET) or the body (POST).
+fn posted(method: &Method, body: Bytes) -> Option<Bytes> {
+    (method == Method::POST).then_some(body)
 }
 
-async fn by_profile_post(
+async fn by_profile(
     State(app): State<ScepState>,
+    method: Method,
     Path(name): Path<String>,
     Query(q): Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = profile::resolve(&app, &name).await?;
-    serve(&app, &p, &q, Some(body)).await
+    serve(&app, &p, &q, posted(&method, body)).await
 }
 
 async fn by_ca(
     State(app): State<ScepState>,
-    Path(ca): Path<String>,
-    Query(q): Params,
-) -> Result<Response, ApiError> {
-    let p = profile::for_ca(&app, &ca).await?;
-    serve(&app, &p, &q, None).await
-}
-
-async fn by_ca_post(
-    State(app): State<ScepState>,
+    method: Method,
     Path(ca): Path<String>,
     Query(q): Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = profile::for_ca(&app, &ca).await?;
-    serve(&app, &p, &q, Some(body)).await
+    serve(&app, &p, &q, posted(&method, body)).await
 }
 
 fn capabilities(p: &Profile<'_>) -> String {
