@@ -36,12 +36,58 @@ pub fn tls_acceptor(cert_chain: &Path, key: &Path) -> anyhow::Result<SslAcceptor
     Ok(b.build())
 }
 
+/// The HTTPS listener's certificate, replaced when it is renewed: each new
+/// connection takes the current one.
+pub struct ServerTls(std::sync::RwLock<Arc<SslAcceptor>>);
+
+impl ServerTls {
+    pub fn new(acceptor: SslAcceptor) -> Arc<ServerTls> {
+        Arc::new(ServerTls(std::sync::RwLock::new(Arc::new(acceptor))))
+    }
+
+    fn current(&self) -> Arc<SslAcceptor> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Renew Signet's own certificate when it is due (30 days before it
+    /// expires; `bootstrap::ensure_tls_cert`) and serve the new one from the
+    /// next connection on. True when it was renewed.
+    pub async fn renew_if_due(&self, core: &crate::core_state::Core) -> anyhow::Result<bool> {
+        let before = crate::bootstrap::Paths::new(&core.config).tls_cert;
+        let old = std::fs::read(&before).unwrap_or_default();
+        let (cert, key) = crate::bootstrap::ensure_tls_cert(core).await?;
+        if std::fs::read(&cert).unwrap_or_default() == old {
+            return Ok(false);
+        }
+        let acceptor = tls_acceptor(&cert, &key)?;
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(acceptor);
+        tracing::info!(certificate = %cert.display(), "renewed the server's TLS certificate");
+        Ok(true)
+    }
+}
+
+/// Check the server's own certificate twice a day on this replica (each has
+/// its own), for as long as the server runs: a server up for months must not
+/// come to serve an expired certificate.
+pub fn spawn_tls_renewal(core: crate::core_state::CoreState, tls: Arc<ServerTls>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(12 * 3600));
+        tick.tick().await; // the start already checked it
+        loop {
+            tick.tick().await;
+            if let Err(e) = tls.renew_if_due(&core).await {
+                tracing::error!(error = %e, "cannot renew the server's TLS certificate; retrying in 12 h");
+            }
+        }
+    });
+}
+
 /// Serve until `shutdown` resolves, then drain connections (up to 10 s).
 pub async fn run(
     app: AppState,
     https: TcpListener,
     http: TcpListener,
-    acceptor: SslAcceptor,
+    tls: Arc<ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let limits = app.config.limits.clone();
@@ -70,10 +116,7 @@ pub async fn run(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
-    let listeners = [
-        (https, https_router, Some(Arc::new(acceptor))),
-        (http, http_router, None),
-    ];
+    let listeners = [(https, https_router, Some(tls)), (http, http_router, None)];
     let loops: Vec<_> = listeners
         .into_iter()
         .map(|(listener, router, tls)| {
@@ -131,7 +174,7 @@ pub fn raise_fd_limit() -> u64 {
 /// One listener's accept loop and what each connection needs.
 struct Listener {
     router: axum::Router,
-    tls: Option<Arc<SslAcceptor>>,
+    tls: Option<Arc<ServerTls>>,
     conns: Arc<Semaphore>,
     builder: auto::Builder<TokioExecutor>,
     header_timeout: Duration,
@@ -185,10 +228,10 @@ impl Listener {
         peer: SocketAddr,
         watcher: hyper_util::server::graceful::Watcher,
     ) {
-        let Some(acceptor) = &self.tls else {
+        let Some(tls) = &self.tls else {
             return self.serve_io(tcp, peer, watcher).await;
         };
-        let Ok(ssl) = Ssl::new(acceptor.context()) else {
+        let Ok(ssl) = Ssl::new(tls.current().context()) else {
             return;
         };
         let Ok(mut stream) = SslStream::new(ssl, tcp) else {

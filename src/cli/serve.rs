@@ -63,7 +63,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     let (cert, key) = bootstrap::ensure_tls_cert(&app).await?;
-    let acceptor = server::tls_acceptor(&cert, &key)?;
+    let tls = server::ServerTls::new(server::tls_acceptor(&cert, &key)?);
     for w in server::certificate_url_warnings(
         &app.config.public_http_url,
         &http_url,
@@ -72,6 +72,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     signet::jobs::start(&app.core);
+    server::spawn_tls_renewal(app.core.clone(), tls.clone());
     signet::acme::spawn_jobs(&app.acme);
     let p = Paths::new(&app.config);
     println!("https: {https_url}");
@@ -85,14 +86,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     }
     println!("root certificate: {}", p.root_pem.display());
     println!("admin token: {}", p.admin_token.display());
-    server::run(
-        app.clone(),
-        https_l,
-        http_l,
-        acceptor,
-        server::shutdown_signal(),
-    )
-    .await?;
+    server::run(app.clone(), https_l, http_l, tls, server::shutdown_signal()).await?;
     app.store.close().await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Storage faults and crashes: a store that cannot write answers 503 and is
 //! not ready, recovers without a restart, and loses nothing it acknowledged.
 
+use openssl::x509::X509;
 use serde_json::{Value, json};
 use signet::store::Backend;
 use signet_ca::key::KeyType;
@@ -389,4 +390,76 @@ async fn concurrent_large_bodies_keep_memory_bounded() {
         "RSS {after} KiB after, {idle} KiB idle"
     );
     drop(stderr_of(child).await);
+}
+
+/// The serial of the certificate the HTTPS listener serves now.
+async fn served_serial(t: &TestApp) -> String {
+    let mut ctx = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    ctx.set_ca_file(t.dir.join("root.pem")).unwrap();
+    let ctx = ctx.build();
+    let addr = t.https_bound.trim_start_matches("https://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let ssl = ctx.configure().unwrap().into_ssl("localhost").unwrap();
+    let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+    std::pin::Pin::new(&mut s).connect().await.unwrap();
+    let cert = s.ssl().peer_certificate().unwrap();
+    cert.serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_server_certificate_is_renewed_without_a_restart() {
+    use signet::issuance::{self, IssuanceRequest, Outcome};
+    let t = spawn_app().await;
+    let first = served_serial(&t).await;
+    // Nothing is due yet.
+    assert!(!t.tls.renew_if_due(&t.app).await.unwrap());
+    // The certificate on disk now expires in 10 days, as one would after
+    // months of uptime.
+    let key = KeyType::EcP256.generate().unwrap();
+    let mut req = IssuanceRequest::from_csr(
+        signet::policy::Channel::Api,
+        "test",
+        signet_ca::csr::parse(&csr_with_key(&key, &["localhost", "127.0.0.1"])).unwrap(),
+    );
+    req.template = Some(signet::bootstrap::SERVER_TEMPLATE.into());
+    req.validity_days = Some(10);
+    let Outcome::Issued(row) = issuance::submit(&t.app, req).await.unwrap() else {
+        panic!("held for approval");
+    };
+    let mut chain = der_to_pem(row.der.as_ref().unwrap());
+    chain.extend(std::fs::read(t.dir.join("ca-chain.pem")).unwrap());
+    std::fs::write(t.dir.join("tls/server.pem"), &chain).unwrap();
+    std::fs::write(
+        t.dir.join("tls/server.key"),
+        key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        t.tls.renew_if_due(&t.app).await.unwrap(),
+        "a certificate 10 days from expiry is due"
+    );
+    let renewed = X509::from_pem(&std::fs::read(t.dir.join("tls/server.pem")).unwrap()).unwrap();
+    let days_left = openssl::asn1::Asn1Time::days_from_now(0)
+        .unwrap()
+        .diff(renewed.not_after())
+        .unwrap()
+        .days;
+    assert!(days_left > 30, "renewed for {days_left} days");
+    let renewed_serial = renewed
+        .serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_string();
+    // The listener serves the new one from the next connection on.
+    let now = served_serial(&t).await;
+    assert_eq!(now, renewed_serial);
+    assert_ne!(now, first);
+    t.stop().await;
 }

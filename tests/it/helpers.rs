@@ -21,6 +21,8 @@ pub struct TestApp {
     pub https_bound: String,
     pub dir: PathBuf,
     pub client: reqwest::Client,
+    /// The HTTPS listener's certificate (renewable in place).
+    pub tls: std::sync::Arc<server::ServerTls>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _tmp: Option<tempfile::TempDir>,
@@ -91,12 +93,13 @@ pub async fn start(cfg: Config) -> TestApp {
     .await
     .unwrap();
     let (cert, key) = bootstrap::ensure_tls_cert(&app).await.unwrap();
-    let acceptor = server::tls_acceptor(&cert, &key).unwrap();
+    let tls = server::ServerTls::new(server::tls_acceptor(&cert, &key).unwrap());
+    let tls_for_server = tls.clone();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn({
         let app = app.clone();
         async move {
-            server::run(app, https, http, acceptor, async {
+            server::run(app, https, http, tls_for_server, async {
                 let _ = rx.await;
             })
             .await
@@ -116,6 +119,7 @@ pub async fn start(cfg: Config) -> TestApp {
         https_bound,
         dir,
         client,
+        tls,
         stop: Some(tx),
         task: Some(task),
         _tmp: None,
