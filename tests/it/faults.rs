@@ -394,14 +394,7 @@ async fn concurrent_large_bodies_keep_memory_bounded() {
 
 /// The serial of the certificate the HTTPS listener serves now.
 async fn served_serial(t: &TestApp) -> String {
-    let mut ctx = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-    ctx.set_ca_file(t.dir.join("root.pem")).unwrap();
-    let ctx = ctx.build();
-    let addr = t.https_bound.trim_start_matches("https://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let ssl = ctx.configure().unwrap().into_ssl("localhost").unwrap();
-    let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
-    std::pin::Pin::new(&mut s).connect().await.unwrap();
+    let s = tls_connect(t).await;
     let cert = s.ssl().peer_certificate().unwrap();
     cert.serial_number()
         .to_bn()

@@ -624,18 +624,8 @@ async fn read_response(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<(S
 #[tokio::test]
 async fn a_connection_stays_usable_after_an_oversized_body_or_says_close() {
     let t = spawn_app().await;
-    let mut ctx = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-    ctx.set_ca_file(t.dir.join("root.pem")).unwrap();
-    let ctx = ctx.build();
-    let addr = t.https_bound.trim_start_matches("https://").to_string();
-    let connect = || async {
-        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let ssl = ctx.configure().unwrap().into_ssl("localhost").unwrap();
-        let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
-        std::pin::Pin::new(&mut s).connect().await.unwrap();
-        s
-    };
-    let host = addr.clone();
+    let connect = || tls_connect(&t);
+    let host = t.https_bound.trim_start_matches("https://").to_string();
     let directory = format!("GET /acme/directory HTTP/1.1\r\nhost: {host}\r\n\r\n");
     // An ACME JWS over its 64 KiB limit: 413, and the connection goes on.
     let body = format!("{{\"protected\":\"{}\"}}", "a".repeat(70 * 1024));

@@ -352,3 +352,20 @@ pub async fn stderr_of(mut child: tokio::process::Child) -> String {
     child.wait().await.unwrap();
     err
 }
+
+/// A TLS connection to the app's HTTPS listener, verified against root.pem.
+pub async fn tls_connect(t: &TestApp) -> tokio_openssl::SslStream<tokio::net::TcpStream> {
+    let mut ctx = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    ctx.set_ca_file(t.dir.join("root.pem")).unwrap();
+    let addr = t.https_bound.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let ssl = ctx
+        .build()
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
+    let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+    std::pin::Pin::new(&mut s).connect().await.unwrap();
+    s
+}
