@@ -60,6 +60,12 @@ pub fn build_routers(app: &AppState) -> (Router, Router) {
     )
 }
 
+/// What happens to a request before the router matches it: the REST API's
+/// project-scoped URLs become the flat routes they name.
+pub fn before_routing<B>(req: axum::http::Request<B>) -> axum::http::Request<B> {
+    crate::api::rewrite_scoped(req)
+}
+
 /// What every listener does around its routes, innermost first: a panic
 /// becomes a JSON 500, framework errors take the error shape, unknown routes
 /// get a JSON 404; bodies count against the budget and one left unread is

@@ -43,6 +43,8 @@ pub struct Paths {
     pub root_pem: PathBuf,
     pub chain_pem: PathBuf,
     pub admin_token: PathBuf,
+    /// The HTTPS URL the running server answers on, for the CLI's default.
+    pub server_url: PathBuf,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
     pub scep_challenge: PathBuf,
@@ -55,6 +57,7 @@ impl Paths {
             root_pem: d.join("root.pem"),
             chain_pem: d.join("ca-chain.pem"),
             admin_token: d.join("admin.token"),
+            server_url: d.join("server.url"),
             tls_cert: if cfg.tls.cert_file.is_empty() {
                 d.join("tls/server.pem")
             } else {
@@ -235,7 +238,7 @@ fn ca_row(
         id: id.to_string(),
         name: name.to_string(),
         parent_id: parent.map(str::to_string),
-        subject: format!("{:?}", cert.subject_name()),
+        subject: signet_ca::names::dn_text(cert.subject_name()),
         key_type: kt.to_string(),
         cert_der: cert.to_der()?,
         key_sealed,

@@ -9,6 +9,7 @@ use crate::core_state::Core;
 use crate::store::{StoreError, acme, new_id, now, projects, templates};
 
 pub struct NewEab {
+    pub id: String,
     pub kid: String,
     /// base64url HMAC key, shown once.
     pub hmac_key: String,
@@ -27,10 +28,11 @@ pub async fn create(app: &Core, project: &str, template: &str) -> Result<NewEab,
     // The MAC key must be recoverable to verify MACs, so it is sealed, not hashed.
     let hmac_sealed = key::seal(&app.master_key, kid.as_bytes(), &raw)
         .map_err(|e| StoreError::Other(e.to_string()))?;
+    let id = new_id();
     acme::insert_eab(
         &app.store.write,
         &acme::EabRow {
-            id: new_id(),
+            id: id.clone(),
             kid: kid.clone(),
             hmac_sealed,
             project_id: Some(project_id.clone()),
@@ -43,6 +45,7 @@ pub async fn create(app: &Core, project: &str, template: &str) -> Result<NewEab,
     )
     .await?;
     Ok(NewEab {
+        id,
         kid,
         hmac_key: b64(&raw),
         project_id,
@@ -76,4 +79,17 @@ pub async fn revoke(core: &Core, id_or_kid: &str) -> Result<bool, StoreError> {
     core.account_rows_epoch
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     Ok(true)
+}
+
+/// Deactivate a valid ACME account; false if it was not valid.
+pub async fn deactivate_account(core: &Core, id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE acme_accounts SET status = 'deactivated' WHERE id = $1 AND status = 'valid'",
+    )
+    .bind(id.to_string())
+    .execute(&core.store.write)
+    .await?;
+    core.account_rows_epoch
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    Ok(done.rows_affected() == 1)
 }

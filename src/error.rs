@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::Instrument;
 
 use crate::issuance::IssueError;
@@ -99,12 +99,38 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
+/// The body of every REST error (DESIGN §5).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable, stable: e.g. policy_violation, not_found, forbidden.
+    pub code: String,
+    /// For people; the wording may change.
+    pub message: String,
+    /// Structured context: for a policy violation, the rule, the offending
+    /// value and what is allowed.
+    pub details: Vec<Value>,
+    /// The `X-Request-ID` of the request, also in the audit log.
+    pub request_id: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details, "request_id": current_request_id()}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+                request_id: current_request_id(),
+            },
+        };
         let mut r = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             r.headers_mut()

@@ -143,6 +143,14 @@ pub async fn evaluate(app: &Core, req: &IssuanceRequest) -> Result<Resolved, Iss
     let trow = templates::find(db, &template_ref)
         .await
         .map_err(not_found("template", &template_ref))?;
+    let allowed = project.allowed_templates();
+    if !allowed.is_empty() && !allowed.contains(&trow.id) {
+        return Err(IssueError::Denied(vec![policy::Violation {
+            rule: "project_templates".into(),
+            offending_value: trow.name,
+            allowed: format!("the templates of project {}", project.name),
+        }]));
+    }
     let spec: TemplateSpec = serde_json::from_str(&trow.spec).map_err(StoreError::from)?;
     let key_info = match &req.key {
         RequestKey::Csr(c) => {
@@ -197,6 +205,7 @@ fn key_info_of(kt: KeyType) -> KeyInfo {
     let (algorithm, bits) = match kt {
         KeyType::EcP256 => ("ec", 256),
         KeyType::EcP384 => ("ec", 384),
+        KeyType::EcP521 => ("ec", 521),
         KeyType::Rsa2048 => ("rsa", 2048),
         KeyType::Rsa3072 => ("rsa", 3072),
         KeyType::Rsa4096 => ("rsa", 4096),

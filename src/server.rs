@@ -271,7 +271,8 @@ impl Listener {
         let svc = self
             .router
             .clone()
-            .map_request(move |mut req: axum::http::Request<Incoming>| {
+            .map_request(move |req: axum::http::Request<Incoming>| {
+                let mut req = crate::app::before_routing(req);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });

@@ -24,6 +24,8 @@ pub enum KeyType {
     EcP256,
     #[serde(rename = "ec-p384")]
     EcP384,
+    #[serde(rename = "ec-p521")]
+    EcP521,
     #[serde(rename = "rsa-2048")]
     Rsa2048,
     #[serde(rename = "rsa-3072")]
@@ -35,9 +37,10 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    pub const ALL: [KeyType; 6] = [
+    pub const ALL: [KeyType; 7] = [
         KeyType::EcP256,
         KeyType::EcP384,
+        KeyType::EcP521,
         KeyType::Rsa2048,
         KeyType::Rsa3072,
         KeyType::Rsa4096,
@@ -48,6 +51,7 @@ impl KeyType {
         match self {
             KeyType::EcP256 => "ec-p256",
             KeyType::EcP384 => "ec-p384",
+            KeyType::EcP521 => "ec-p521",
             KeyType::Rsa2048 => "rsa-2048",
             KeyType::Rsa3072 => "rsa-3072",
             KeyType::Rsa4096 => "rsa-4096",
@@ -63,6 +67,7 @@ impl KeyType {
         match self {
             KeyType::EcP256 => ec(Nid::X9_62_PRIME256V1),
             KeyType::EcP384 => ec(Nid::SECP384R1),
+            KeyType::EcP521 => ec(Nid::SECP521R1),
             KeyType::Rsa2048 => Ok(PKey::from_rsa(Rsa::generate(2048)?)?),
             KeyType::Rsa3072 => Ok(PKey::from_rsa(Rsa::generate(3072)?)?),
             KeyType::Rsa4096 => Ok(PKey::from_rsa(Rsa::generate(4096)?)?),

@@ -94,3 +94,53 @@ mod tests {
         }
     }
 }
+
+/// A distinguished name as text, `CN=x, O=y`, in certificate order with
+/// OpenSSL's short attribute names: the one way subjects are shown.
+pub fn dn_text(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let val = e
+                .data()
+                .to_string()
+                .unwrap_or_else(|_| String::from_utf8_lossy(e.data().as_slice()).into_owned());
+            format!("{key}={val}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows written before subjects were stored as `dn_text` hold OpenSSL's debug
+/// form, `[commonName = "x", organizationName = "y"]`; this reads that form
+/// into `dn_text`'s, and leaves any other text as it is.
+pub fn dn_text_of_legacy(stored: &str) -> String {
+    let Some(inner) = stored.strip_prefix('[').and_then(|s| s.strip_suffix(']')) else {
+        return stored.to_string();
+    };
+    inner
+        .split("\", ")
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once(" = ").unwrap_or((part, ""));
+            let key = openssl::asn1::Asn1Object::from_str(k)
+                .ok()
+                .and_then(|o| o.nid().short_name().ok())
+                .unwrap_or(k);
+            format!("{key}={}", v.trim_matches('"'))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod dn_tests {
+    #[test]
+    fn legacy_debug_subjects_read_as_short_names() {
+        assert_eq!(
+            super::dn_text_of_legacy(r#"[commonName = "a.example", organizationName = "Ex, Inc"]"#),
+            "CN=a.example, O=Ex, Inc"
+        );
+        assert_eq!(super::dn_text_of_legacy("CN=x"), "CN=x");
+    }
+}

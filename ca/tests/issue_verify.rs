@@ -93,6 +93,7 @@ fn leaf_from_each_ca_key_type_verifies_and_parses() {
     for kt in [
         KeyType::EcP256,
         KeyType::EcP384,
+        KeyType::EcP521,
         KeyType::Rsa2048,
         KeyType::Ed25519,
     ] {

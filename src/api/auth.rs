@@ -16,7 +16,7 @@ use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::tokens::{self, TokenRow};
 
-pub const PERMISSIONS: [&str; 15] = [
+pub const PERMISSIONS: [&str; 16] = [
     "certificate:request",
     "certificate:read",
     "certificate:approve",
@@ -26,6 +26,7 @@ pub const PERMISSIONS: [&str; 15] = [
     "certificate:permanent_delete",
     "certificate:write",
     "template:write",
+    "project:write",
     "ca:read",
     "ca:admin",
     "acme:eab",

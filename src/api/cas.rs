@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::json::ApiJson;
+use super::types::{Page, Timestamp, rfc3339};
 use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::revocation::crl::{self, CrlKind};
@@ -25,9 +26,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/ca/{id}/crl/regenerate", post(regenerate))
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, schemars::JsonSchema)]
 #[serde(default)]
-struct CrlQuery {
+pub struct CrlQuery {
     #[serde(rename = "type")]
     kind: Option<CrlKind>,
     format: Option<String>,
@@ -49,8 +50,8 @@ async fn get_crl(
     ))
 }
 
-#[derive(serde::Deserialize)]
-struct Regenerate {
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct Regenerate {
     #[serde(rename = "type")]
     kind: CrlKind,
 }
@@ -86,17 +87,43 @@ async fn regenerate(
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({"ca_id": ca.id, "type": row.kind, "number": row.number, "base_number": row.base_number, "this_update": row.this_update, "next_update": row.next_update, "entries": row.entries}),
+            json!({"ca_id": ca.id, "type": row.kind, "number": row.number, "base_number": row.base_number, "this_update": rfc3339(row.this_update), "next_update": rfc3339(row.next_update), "entries": row.entries}),
         ),
     ))
 }
 
-fn view(c: &cas::CaRow, default_id: &str) -> Value {
-    json!({
-        "id": c.id, "name": c.name, "parent_id": c.parent_id, "subject": c.subject, "key_type": c.key_type,
-        "not_before": c.not_before, "not_after": c.not_after, "status": c.status, "default": c.id == default_id,
-        "crl_number": c.crl_number, "created_at": c.created_at,
-    })
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Ca {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    /// `CN=x, O=y`
+    pub subject: String,
+    pub key_type: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub status: String,
+    /// Whether templates without a `ca` issue from this CA.
+    pub default: bool,
+    /// The number of the last CRL published.
+    pub crl_number: i64,
+    pub created_at: Timestamp,
+}
+
+fn view(c: &cas::CaRow, default_id: &str) -> Ca {
+    Ca {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        parent_id: c.parent_id.clone(),
+        subject: signet_ca::names::dn_text_of_legacy(&c.subject),
+        key_type: c.key_type.clone(),
+        not_before: Timestamp(c.not_before),
+        not_after: Timestamp(c.not_after),
+        status: c.status.clone(),
+        default: c.id == default_id,
+        crl_number: c.crl_number,
+        created_at: Timestamp(c.created_at),
+    }
 }
 
 async fn find(app: &ApiState, id: &str) -> Result<cas::CaRow, ApiError> {
@@ -110,30 +137,30 @@ async fn default_id(app: &ApiState) -> String {
     app.cas.default_id(&app.store).await.unwrap_or_default()
 }
 
-async fn list(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn list(State(app): State<ApiState>, p: Principal) -> Result<Json<Page<Ca>>, ApiError> {
     p.require("ca:read")?;
     let d = default_id(&app).await;
-    let items: Vec<Value> = cas::list(&app.store.read)
+    let items = cas::list(&app.store.read)
         .await?
         .iter()
         .map(|c| view(c, &d))
         .collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})))
+    Ok(Json(Page::all(items)))
 }
 
 async fn get_one(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ca>, ApiError> {
     p.require("ca:read")?;
     let c = find(&app, &id).await?;
     Ok(Json(view(&c, &default_id(&app).await)))
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, schemars::JsonSchema)]
 #[serde(default)]
-struct ChainQuery {
+pub struct ChainQuery {
     format: Option<String>,
 }
 
@@ -170,13 +197,15 @@ async fn chain(
         .into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateCa {
+pub struct CreateCa {
     name: String,
     #[serde(alias = "parent_id")]
     parent: String,
+    /// ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096 or ed25519
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     key_type: Option<signet_ca::key::KeyType>,
     #[serde(default)]
     validity_days: Option<u32>,
@@ -187,7 +216,7 @@ async fn create(
     State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<CreateCa>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Ca>), ApiError> {
     p.require("ca:admin")?;
     let parent = find(&app, &b.parent).await?;
     if parent.status != "active" {
@@ -235,7 +264,7 @@ async fn create(
         id: id.clone(),
         name: b.name.clone(),
         parent_id: Some(parent.id.clone()),
-        subject: format!("{:?}", sub.cert.subject_name()),
+        subject: signet_ca::names::dn_text(sub.cert.subject_name()),
         key_type: spec.key_type.to_string(),
         cert_der: sub
             .cert
@@ -270,9 +299,9 @@ async fn create(
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ImportCa {
+pub struct ImportCa {
     name: String,
     certificate: String,
     private_key: String,
@@ -284,7 +313,7 @@ async fn import(
     State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<ImportCa>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Ca>), ApiError> {
     p.require("ca:admin")?;
     let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_import", m);
     if cas::find(&app.store.read, &b.name).await.is_ok() {

@@ -7,7 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use signet_ca::key::{self, KeyType};
 use signet_ca::names::San;
@@ -20,16 +21,20 @@ use crate::issuance::{self, IssuanceRequest, IssueError, Outcome, RequestKey};
 use crate::policy::Channel;
 use crate::revocation::{self, REASONS, RevokeError};
 use crate::store::certificates::{self as certs, CertRow};
-use crate::store::{StoreError, audit, now};
+use crate::store::{StoreError, audit, now, projects};
 
-mod export;
-mod import;
-mod list;
+pub mod export;
+pub mod import;
+pub mod list;
+pub mod view;
+
+use crate::api::types::Timestamp;
+use view::{Certificate, EXTRA_COLUMNS, Extras};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/certificates/csr", post(submit))
-        .route("/api/v1/certificates", get(list::list))
+        .route("/api/v1/certificates", get(list::list).post(submit))
         .route(
             "/api/v1/certificates/{id}",
             get(get_certificate).put(update),
@@ -38,10 +43,13 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/certificates/{id}/reject", post(reject))
         .route("/api/v1/certificates/{id}/revoke", post(revoke))
         .route("/api/v1/certificates/{id}/unrevoke", post(unrevoke))
-        .route("/api/v1/certificates/{id}/export", get(export::export))
+        .route(
+            "/api/v1/certificates/{id}/export",
+            get(export::export).post(export::export_post),
+        )
         .route(
             "/api/v1/certificates/{id}/private_key",
-            get(export::private_key),
+            get(export::private_key).post(export::private_key_post),
         )
         .route("/api/v1/certificates/{id}/archive", post(archive))
         .route("/api/v1/certificates/{id}/restore", post(restore))
@@ -51,6 +59,7 @@ pub fn routes() -> Router<ApiState> {
         )
         .route("/api/v1/certificates/{id}/renew", post(renew))
         .route("/api/v1/certificates/{id}/renewal-history", get(history))
+        .route("/api/v1/certificates/{id}/status", get(revocation_status))
         .merge(
             Router::new()
                 .route("/api/v1/certificates/import", post(import::import))
@@ -77,114 +86,259 @@ pub(super) async fn visible(app: &ApiState, p: &Principal, id: &str) -> Result<C
     Ok(row)
 }
 
-/// The REST view of a certificate, with the derived validity status.
-pub fn view(row: &CertRow) -> Value {
-    let t = now();
-    let days = row.not_after.map(|na| (na - t).div_euclid(86400));
-    let validity = match (row.status.as_str(), row.not_after) {
-        (certs::REVOKED, _) => "revoked",
-        (_, Some(na)) if na <= t => "expired",
-        (_, Some(_)) if days.is_some_and(|d| d < 30) => "expiring_soon",
-        _ => "valid",
-    };
-    let reason = row
-        .revocation_reason
-        .and_then(|c| REASONS.iter().find(|(k, _)| *k == c))
-        .map(|(_, n)| *n);
-    json!({
-        "id": row.id,
-        "ca_id": row.ca_id,
-        "serial": row.serial,
-        "status": row.status,
-        "validity_status": validity,
-        "days_until_expiry": days,
-        "subject": row.subject,
-        "common_name": row.common_name,
-        "sans": serde_json::from_str::<Value>(&row.sans).unwrap_or(Value::Null),
-        "not_before": row.not_before,
-        "not_after": row.not_after,
-        "key_type": row.key_type,
-        "server_generated_key": row.key_sealed.is_some(),
-        "fingerprint_sha256": row.fingerprint,
-        "template_id": row.template_id,
-        "project_id": row.project_id,
-        "channel": row.channel,
-        "requested_by": row.requested_by,
-        "approvals_required": row.approvals_required,
-        "revoked_at": row.revoked_at,
-        "revocation_reason": reason,
-        "replaces_id": row.replaces_id,
-        "failure": row.failure,
-        "created_at": row.created_at,
-    })
-}
-
-async fn full_view(app: &ApiState, id: &str) -> Result<Value, ApiError> {
-    let row = certs::get(&app.store.write, id).await?;
-    let (tags, description, auto_renew): (String, Option<String>, i64) =
-        sqlx::query_as("SELECT tags, description, auto_renew FROM certificates WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_one(&app.store.write)
-            .await
-            .map_err(StoreError::from)?;
-    let mut v = view(&row);
-    v["tags"] = serde_json::from_str(&tags).unwrap_or(json!({}));
-    v["description"] = json!(description);
-    v["auto_renew"] = json!(auto_renew != 0);
-    Ok(v)
+/// A certificate as the REST API shows it.
+pub async fn load_view(app: &ApiState, id: &str) -> Result<Certificate, ApiError> {
+    let row = certs::get(&app.store.write, id).await.map_err(not_found)?;
+    let extras: Extras = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {EXTRA_COLUMNS} FROM certificates WHERE id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_one(&app.store.write)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(view::render(&row, &extras, now()))
 }
 
 async fn get_certificate(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:read")?;
     visible(&app, &p, &id).await?;
-    Ok(Json(full_view(&app, &id).await?))
+    Ok(Json(load_view(&app, &id).await?))
 }
 
-#[derive(Deserialize, Default)]
+/// How the key and CSR come about (`csr_source_mode`).
+#[derive(Deserialize, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "snake_case")]
-enum Mode {
+pub enum Mode {
+    /// The client uploads a PEM CSR (`csr_pem`).
     #[default]
     UploadedCsr,
-    Generated,
+    /// Signet generates the key; it is sealed at rest and exportable
+    /// as PKCS#12 or encrypted PKCS#8. `generated` is accepted as an alias.
+    #[serde(alias = "generated")]
+    MazevaultGenerated,
+    /// Not supported: answers 422 unsupported_mode.
+    AzureKeyVaultGenerated,
 }
 
-#[derive(Deserialize)]
+/// Subject attributes by the documents' names or their short forms.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SubmitBody {
-    #[serde(default)]
-    mode: Mode,
-    /// PEM CSR, for uploaded_csr.
-    csr: Option<String>,
-    /// For generated: the subject's common name and the SANs.
+pub struct RequestedSubject {
+    #[serde(alias = "CN")]
     common_name: Option<String>,
-    #[serde(default)]
-    sans: Vec<San>,
-    key_type: Option<KeyType>,
-    #[serde(alias = "template_id")]
-    template: Option<String>,
-    #[serde(alias = "project_id")]
-    project: Option<String>,
-    validity_days: Option<u32>,
+    #[serde(alias = "O")]
+    organization: Option<String>,
+    #[serde(alias = "OU")]
+    organizational_unit: Option<String>,
+    #[serde(alias = "C")]
+    country: Option<String>,
+    #[serde(alias = "ST")]
+    state: Option<String>,
+    #[serde(alias = "L")]
+    locality: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+/// One SAN: `dns:x`, `ip:x`, `email:x`, `uri:x`, a bare name or address, or
+/// `{"type": "dns", "value": "x"}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SanInput {
+    Text(String),
+    Typed(view::SanEntry),
+}
+
+/// SANs as a list, or grouped as the MazeVault document groups them.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequestedSans {
+    List(Vec<SanInput>),
+    Grouped {
+        #[serde(default)]
+        dns_names: Vec<String>,
+        #[serde(default)]
+        ip_addresses: Vec<String>,
+        #[serde(default)]
+        email_addresses: Vec<String>,
+        #[serde(default)]
+        uris: Vec<String>,
+    },
+}
+
+fn san_of(kind: &str, value: &str) -> Result<San, ApiError> {
+    let bad = || ApiError::validation(format!("{kind} SAN {value:?} is not valid"));
+    Ok(match kind {
+        "dns" => San::Dns(value.to_string()),
+        "ip" => San::Ip(value.parse().map_err(|_| bad())?),
+        "email" => San::Email(value.to_string()),
+        "uri" => San::Uri(value.to_string()),
+        _ => {
+            return Err(ApiError::validation(format!(
+                "unknown SAN type {kind:?} (dns, ip, email, uri)"
+            )));
+        }
+    })
+}
+
+impl RequestedSans {
+    fn into_sans(self) -> Result<Vec<San>, ApiError> {
+        match self {
+            RequestedSans::List(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    SanInput::Typed(e) => san_of(&e.kind, &e.value),
+                    SanInput::Text(t) => match t.split_once(':') {
+                        Some((k @ ("dns" | "ip" | "email" | "uri"), v)) => san_of(k, v),
+                        _ => Ok(match t.parse() {
+                            Ok(ip) => San::Ip(ip),
+                            Err(_) => San::Dns(t),
+                        }),
+                    },
+                })
+                .collect(),
+            RequestedSans::Grouped {
+                dns_names,
+                ip_addresses,
+                email_addresses,
+                uris,
+            } => [
+                ("dns", dns_names),
+                ("ip", ip_addresses),
+                ("email", email_addresses),
+                ("uri", uris),
+            ]
+            .into_iter()
+            .flat_map(|(k, vs)| vs.into_iter().map(move |v| san_of(k, &v)))
+            .collect(),
+        }
+    }
+}
+
+/// `POST /certificates/csr`, in the MazeVault document's names; the short
+/// names in brackets are accepted as aliases.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// uploaded_csr (default) or mazevault_generated [mode; generated].
+    #[serde(default, alias = "mode")]
+    csr_source_mode: Mode,
+    /// PEM CSR, for uploaded_csr [csr].
+    #[serde(alias = "csr")]
+    csr_pem: Option<String>,
+    /// The common name, for generated keys [common_name].
+    #[serde(alias = "common_name")]
+    requested_cn: Option<String>,
+    /// Further subject attributes, for generated keys.
+    requested_subject: Option<RequestedSubject>,
+    /// SANs, for generated keys [sans].
+    #[serde(alias = "sans")]
+    requested_san: Option<RequestedSans>,
+    /// RSA, ECDSA (EC) or Ed25519, with requested_key_size.
+    requested_key_algorithm: Option<String>,
+    /// RSA 2048/3072/4096; ECDSA 256/384/521.
+    requested_key_size: Option<u32>,
+    /// ec-p256 (default), ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519.
+    #[schemars(with = "Option<String>")]
+    key_type: Option<KeyType>,
+    /// Template id or name; the project's default when absent [template].
+    #[serde(alias = "template")]
+    template_id: Option<String>,
+    /// Project id or name; `default` when absent [project].
+    #[serde(alias = "project")]
+    project_id: Option<String>,
+    /// Shorter than the template's validity, if asked.
+    validity_days: Option<u32>,
+    /// String values only.
+    tags: Option<serde_json::Map<String, Value>>,
+    description: Option<String>,
+}
+
+/// The key type a request names, by `key_type` or by algorithm and size.
+fn key_type_of(b: &SubmitBody) -> Result<KeyType, ApiError> {
+    let unsupported = |what: String| {
+        ApiError::validation(format!(
+            "{what} is not supported (RSA 2048/3072/4096, ECDSA 256/384/521, Ed25519)"
+        ))
+    };
+    match (&b.key_type, b.requested_key_algorithm.as_deref()) {
+        (Some(k), None) => Ok(*k),
+        (None, None) => Ok(KeyType::EcP256),
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "give key_type or requested_key_algorithm, not both",
+        )),
+        (None, Some(alg)) => {
+            let size = b.requested_key_size;
+            Ok(match (alg.to_ascii_uppercase().as_str(), size) {
+                ("RSA", None | Some(2048)) => KeyType::Rsa2048,
+                ("RSA", Some(3072)) => KeyType::Rsa3072,
+                ("RSA", Some(4096)) => KeyType::Rsa4096,
+                ("ECDSA" | "EC", None | Some(256)) => KeyType::EcP256,
+                ("ECDSA" | "EC", Some(384)) => KeyType::EcP384,
+                ("ECDSA" | "EC", Some(521)) => KeyType::EcP521,
+                ("ED25519", None | Some(256)) => KeyType::Ed25519,
+                (a, s) => {
+                    return Err(unsupported(match s {
+                        Some(s) => format!("{a} {s}"),
+                        None => a.to_string(),
+                    }));
+                }
+            })
+        }
+    }
+}
+
+/// The subject of a generated-key request: CN first, then the others.
+fn subject_of(b: &mut SubmitBody) -> Result<Vec<(String, String)>, ApiError> {
+    let s = b.requested_subject.take().unwrap_or_default();
+    let cn = match (b.requested_cn.take(), s.common_name) {
+        (Some(a), Some(c)) if a != c => {
+            return Err(ApiError::validation(
+                "requested_cn and requested_subject.common_name differ",
+            ));
+        }
+        (a, c) => a.or(c),
+    };
+    Ok([
+        ("CN", cn),
+        ("O", s.organization),
+        ("OU", s.organizational_unit),
+        ("C", s.country),
+        ("ST", s.state),
+        ("L", s.locality),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect())
+}
+
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(default)]
-struct DryRun {
+pub struct DryRun {
     dry_run: bool,
 }
 
-/// The project a request may use: a project-scoped token is held to its own.
-fn project_for(p: &Principal, asked: Option<String>) -> Result<Option<String>, ApiError> {
+/// The project a request may use: a project-scoped caller (token or URL) is
+/// held to its own, named by id or name.
+async fn project_for(
+    app: &ApiState,
+    p: &Principal,
+    asked: Option<String>,
+) -> Result<Option<String>, ApiError> {
     match (&p.token.project_id, asked) {
-        (Some(own), Some(a)) if *own != a => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token is scoped to another project",
-        )),
+        (Some(own), Some(a)) if *own != a => {
+            let same = matches!(projects::find(&app.store.read, &a).await, Ok(r) if r.id == *own);
+            if !same {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this token is scoped to another project",
+                ));
+            }
+            Ok(Some(own.clone()))
+        }
         (Some(own), _) => Ok(Some(own.clone())),
         (None, a) => Ok(a),
     }
@@ -194,15 +348,31 @@ async fn submit(
     State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<DryRun>,
-    ApiJson(b): ApiJson<SubmitBody>,
+    ApiJson(mut b): ApiJson<SubmitBody>,
 ) -> Result<Response, ApiError> {
     p.require("certificate:request")?;
-    let project = project_for(&p, b.project)?;
-    let req = match b.mode {
+    let project = project_for(&app, &p, b.project_id.take()).await?;
+    check_tags(&b.tags)?;
+    let req = match b.csr_source_mode {
+        Mode::AzureKeyVaultGenerated => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_mode",
+                "csr_source_mode azure_key_vault_generated is not supported; use uploaded_csr or mazevault_generated",
+            ));
+        }
         Mode::UploadedCsr => {
-            let pem = b
-                .csr
-                .ok_or_else(|| ApiError::validation("csr is required for mode uploaded_csr"))?;
+            if b.requested_subject.is_some()
+                || b.requested_san.is_some()
+                || b.requested_cn.is_some()
+            {
+                return Err(ApiError::validation(
+                    "uploaded_csr takes the subject and SANs from the CSR: drop requested_cn, requested_subject and requested_san",
+                ));
+            }
+            let pem = b.csr_pem.take().ok_or_else(|| {
+                ApiError::validation("csr_pem is required for csr_source_mode uploaded_csr")
+            })?;
             let parsed = signet_ca::csr::parse(pem.as_bytes()).map_err(|e| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -211,22 +381,22 @@ async fn submit(
                 )
             })?;
             let mut r = IssuanceRequest::from_csr(Channel::Api, &p.actor(), parsed);
-            r.template = b.template;
+            r.template = b.template_id.take();
             r.project = project;
             r.validity_days = b.validity_days;
             r
         }
-        Mode::Generated => IssuanceRequest {
+        Mode::MazevaultGenerated => IssuanceRequest {
             channel: Channel::Api,
             requested_by: p.actor(),
-            template: b.template,
+            key: RequestKey::Generate(key_type_of(&b)?),
+            subject: subject_of(&mut b)?,
+            sans: match b.requested_san.take() {
+                Some(s) => s.into_sans()?,
+                None => Vec::new(),
+            },
+            template: b.template_id.take(),
             project,
-            subject: b
-                .common_name
-                .map(|cn| vec![("CN".to_string(), cn)])
-                .unwrap_or_default(),
-            sans: b.sans,
-            key: RequestKey::Generate(b.key_type.unwrap_or(KeyType::EcP256)),
             validity_days: b.validity_days,
             replaces_id: None,
             min_approvals: 0,
@@ -246,18 +416,53 @@ async fn submit(
         Outcome::Issued(r) => (StatusCode::CREATED, r.id.clone()),
         Outcome::Pending(r) => (StatusCode::ACCEPTED, r.id.clone()),
     };
+    if b.tags.is_some() || b.description.is_some() {
+        set_properties(&app, &id, b.tags, b.description, None).await?;
+    }
     let loc = format!("/api/v1/certificates/{id}");
     Ok((
         status,
         [(header::LOCATION, loc)],
-        Json(full_view(&app, &id).await?),
+        Json(load_view(&app, &id).await?),
     )
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
+fn check_tags(tags: &Option<serde_json::Map<String, Value>>) -> Result<(), ApiError> {
+    if let Some(tags) = tags
+        && tags.values().any(|v| !v.is_string())
+    {
+        return Err(ApiError::validation("tag values must be strings"));
+    }
+    Ok(())
+}
+
+async fn set_properties(
+    app: &ApiState,
+    id: &str,
+    tags: Option<serde_json::Map<String, Value>>,
+    description: Option<String>,
+    auto_renew: Option<bool>,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE certificates SET tags = COALESCE($1, tags), description = COALESCE($2, description), \
+         auto_renew = COALESCE($3, auto_renew), updated_at = $4 WHERE id = $5",
+    )
+    .bind(tags.map(|t| Value::Object(t).to_string()))
+    .bind(description)
+    .bind(auto_renew.map(i64::from))
+    .bind(now())
+    .bind(id.to_string())
+    .execute(&app.store.write)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+pub struct UpdateBody {
+    /// String values only; replaces the tags.
     tags: Option<serde_json::Map<String, Value>>,
     description: Option<String>,
     auto_renew: Option<bool>,
@@ -268,33 +473,18 @@ async fn update(
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UpdateBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:write")?;
     visible(&app, &p, &id).await?;
-    if let Some(tags) = &b.tags
-        && tags.values().any(|v| !v.is_string())
-    {
-        return Err(ApiError::validation("tag values must be strings"));
-    }
-    sqlx::query(
-        "UPDATE certificates SET tags = COALESCE($1, tags), description = COALESCE($2, description), \
-         auto_renew = COALESCE($3, auto_renew), updated_at = $4 WHERE id = $5",
-    )
-    .bind(b.tags.map(|t| Value::Object(t).to_string()))
-    .bind(b.description)
-    .bind(b.auto_renew.map(i64::from))
-    .bind(now())
-    .bind(id.clone())
-    .execute(&app.store.write)
-    .await
-    .map_err(StoreError::from)?;
+    check_tags(&b.tags)?;
+    set_properties(&app, &id, b.tags, b.description, b.auto_renew).await?;
     super::audit_event(&app, &p, "certificate.updated", &id, "info", json!({})).await?;
-    Ok(Json(full_view(&app, &id).await?))
+    Ok(Json(load_view(&app, &id).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-struct Comment {
+pub struct Comment {
     comment: Option<String>,
 }
 
@@ -303,11 +493,11 @@ async fn approve(
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Comment>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:approve")?;
     visible(&app, &p, &id).await?;
     issuance::approve(&app, &id, &p.actor(), b.comment.as_deref()).await?;
-    Ok(Json(full_view(&app, &id).await?))
+    Ok(Json(load_view(&app, &id).await?))
 }
 
 async fn reject(
@@ -315,27 +505,30 @@ async fn reject(
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Comment>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:approve")?;
     visible(&app, &p, &id).await?;
     issuance::reject(&app, &id, &p.actor(), b.comment.as_deref()).await?;
-    Ok(Json(full_view(&app, &id).await?))
+    Ok(Json(load_view(&app, &id).await?))
 }
 
 /// A reason as an RFC 5280 name ("keyCompromise") or code (1).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
-enum Reason {
+pub enum Reason {
     Code(i64),
     Name(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeBody {
+pub struct RevokeBody {
+    /// RFC 5280 name (keyCompromise, superseded, certificateHold, …) or code; default unspecified.
     reason: Option<Reason>,
     /// RFC 3339; when the key is known or suspected to have been compromised.
     invalidity_date: Option<String>,
+    /// Why, in the operator's words; kept with the certificate and in the audit log.
+    comment: Option<String>,
 }
 
 fn revoke_error(e: RevokeError) -> ApiError {
@@ -360,7 +553,7 @@ async fn revoke(
     p: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:revoke")?;
     let row = visible(&app, &p, &id).await?;
     let code = match body.reason {
@@ -392,23 +585,30 @@ async fn revoke(
                 .unix_timestamp(),
         ),
     };
-    revocation::revoke_with(&app, &row, code, invalidity, &p.actor())
-        .await
-        .map_err(revoke_error)?;
-    Ok(Json(full_view(&app, &id).await?))
+    revocation::revoke_with(
+        &app,
+        &row,
+        code,
+        invalidity,
+        body.comment.as_deref(),
+        &p.actor(),
+    )
+    .await
+    .map_err(revoke_error)?;
+    Ok(Json(load_view(&app, &id).await?))
 }
 
 async fn unrevoke(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:revoke")?;
     let row = visible(&app, &p, &id).await?;
     revocation::unrevoke(&app, &row, &p.actor())
         .await
         .map_err(revoke_error)?;
-    Ok(Json(full_view(&app, &id).await?))
+    Ok(Json(load_view(&app, &id).await?))
 }
 
 /// Move between a status and `archived`, remembering where it came from.
@@ -417,7 +617,7 @@ async fn set_archived(
     p: &Principal,
     id: &str,
     archive: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:archive")?;
     let row = visible(app, p, id).await?;
     let mut tx = app.store.write.begin().await.map_err(StoreError::from)?;
@@ -464,14 +664,14 @@ async fn set_archived(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(Json(full_view(app, id).await?))
+    Ok(Json(load_view(app, id).await?))
 }
 
 async fn archive(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     set_archived(&app, &p, &id, true).await
 }
 
@@ -479,7 +679,7 @@ async fn restore(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificate>, ApiError> {
     set_archived(&app, &p, &id, false).await
 }
 
@@ -588,24 +788,34 @@ async fn renew(
     Ok((
         status,
         [(header::LOCATION, format!("/api/v1/certificates/{new_id}"))],
-        Json(full_view(&app, &new_id).await?),
+        Json(load_view(&app, &new_id).await?),
     )
         .into_response())
+}
+
+/// A certificate's line of renewals: what it replaced and what replaced it.
+#[derive(Serialize, JsonSchema)]
+pub struct RenewalHistory {
+    pub certificate: Certificate,
+    /// Nearest first.
+    pub predecessors: Vec<Certificate>,
+    /// Nearest first.
+    pub successors: Vec<Certificate>,
 }
 
 async fn history(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RenewalHistory>, ApiError> {
     p.require("certificate:read")?;
     let row = visible(&app, &p, &id).await?;
     let mut predecessors = Vec::new();
     let mut cur = row.replaces_id.clone();
     while let Some(pid) = cur.filter(|_| predecessors.len() < 100) {
-        let r = certs::get(&app.store.read, &pid).await.map_err(not_found)?;
-        cur = r.replaces_id.clone();
-        predecessors.push(view(&r));
+        let v = load_view(&app, &pid).await?;
+        cur = v.replaces_id.clone();
+        predecessors.push(v);
     }
     let mut successors = Vec::new();
     let mut cur = id.clone();
@@ -618,12 +828,14 @@ async fn history(
         .await
         .map_err(StoreError::from)?;
         let Some(n) = next else { break };
-        successors.push(view(&certs::get(&app.store.read, &n).await?));
+        successors.push(load_view(&app, &n).await?);
         cur = n;
     }
-    Ok(Json(
-        json!({"certificate": view(&row), "predecessors": predecessors, "successors": successors}),
-    ))
+    Ok(Json(RenewalHistory {
+        certificate: load_view(&app, &id).await?,
+        predecessors,
+        successors,
+    }))
 }
 
 /// The sealed private key of a server-generated certificate.
@@ -654,4 +866,57 @@ pub(super) fn attachment(content_type: &'static str, filename: String, body: Vec
         Bytes::from(body),
     )
         .into_response()
+}
+
+/// `GET /certificates/{id}/status`: what relying parties are told.
+#[derive(Serialize, JsonSchema)]
+pub struct RevocationStatus {
+    pub id: String,
+    pub serial: Option<String>,
+    pub status: String,
+    /// good, revoked, or unknown (never issued) — what OCSP answers.
+    pub ocsp_status: String,
+    pub revocation_reason: Option<String>,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_by: Option<String>,
+    /// The number of the first CRL of the issuing CA published at or after
+    /// the revocation (null until one is).
+    pub crl_number: Option<i64>,
+}
+
+async fn revocation_status(
+    State(app): State<ApiState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<RevocationStatus>, ApiError> {
+    p.require("certificate:read")?;
+    visible(&app, &p, &id).await?;
+    let v = load_view(&app, &id).await?;
+    let row = certs::get(&app.store.read, &id).await.map_err(not_found)?;
+    let crl_number = match row.revoked_at.filter(|_| row.status == certs::REVOKED) {
+        Some(at) => sqlx::query_scalar(
+            "SELECT MIN(number) FROM crls WHERE ca_id = $1 AND this_update >= $2",
+        )
+        .bind(row.ca_id.clone())
+        .bind(at)
+        .fetch_one(&app.store.read)
+        .await
+        .map_err(StoreError::from)?,
+        None => None,
+    };
+    let ocsp = match (row.der.is_some(), row.status.as_str()) {
+        (false, _) => "unknown",
+        (true, certs::REVOKED) => "revoked",
+        (true, _) => "good",
+    };
+    Ok(Json(RevocationStatus {
+        id: v.id,
+        serial: v.serial,
+        status: v.status,
+        ocsp_status: ocsp.into(),
+        revocation_reason: v.revocation_reason,
+        revoked_at: v.revoked_at,
+        revoked_by: v.revoked_by,
+        crl_number,
+    }))
 }

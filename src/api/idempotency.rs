@@ -1,6 +1,7 @@
 //! `Idempotency-Key` on POST (DESIGN §5): a repeat within 24 h with the same
-//! request replays the original response; a different request under the same
-//! key is 422; a repeat while the original is still running is 409. Keys are
+//! request replays the original response, status, body and `Location`; a
+//! different request under the same key is 409 (the conventions document,
+//! §09), and so is a repeat while the original is still running. Keys are
 //! scoped to the credential that sent them.
 
 use axum::body::{Body, to_bytes};
@@ -17,6 +18,8 @@ use crate::store::{StoreError, now};
 
 const TTL_SECS: i64 = 86400;
 const MAX_STORED: usize = 1024 * 1024;
+/// The response headers a replay repeats.
+const KEPT_HEADERS: [header::HeaderName; 2] = [header::LOCATION, header::CONTENT_TYPE];
 
 pub async fn layer(State(app): State<ApiState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
@@ -85,8 +88,9 @@ async fn run(app: &ApiState, key: String, req: Request, next: Next) -> Result<Re
         .rows_affected()
         == 1;
     if !inserted {
-        let (hash, status, response): (String, Option<i64>, Option<String>) =
-            sqlx::query_as("SELECT request_hash, status, response FROM idempotency_keys WHERE token_id = $1 AND key = $2")
+        type Stored = (String, Option<i64>, Option<String>, Option<String>);
+        let (hash, status, response, headers): Stored =
+            sqlx::query_as("SELECT request_hash, status, response, headers FROM idempotency_keys WHERE token_id = $1 AND key = $2")
                 .bind(scope)
                 .bind(key)
                 .fetch_one(db)
@@ -94,7 +98,7 @@ async fn run(app: &ApiState, key: String, req: Request, next: Next) -> Result<Re
                 .map_err(StoreError::from)?;
         if hash != request_hash {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
                 "idempotency_key_reused",
                 "this Idempotency-Key was used with a different request",
             ));
@@ -115,6 +119,17 @@ async fn run(app: &ApiState, key: String, req: Request, next: Next) -> Result<Re
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        let kept: Vec<(String, String)> = headers
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default();
+        for (k, v) in kept {
+            if let (Ok(k), Ok(v)) = (
+                header::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                r.headers_mut().insert(k, v);
+            }
+        }
         r.headers_mut()
             .insert("idempotency-replayed", HeaderValue::from_static("true"));
         return Ok(r);
@@ -133,9 +148,14 @@ async fn run(app: &ApiState, key: String, req: Request, next: Next) -> Result<Re
     let keep =
         is_json && rbytes.len() <= MAX_STORED && !matches!(status.as_u16(), 401 | 429 | 500..=599);
     let q = if keep {
-        sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE token_id = $3 AND key = $4")
+        let kept: Vec<(&str, &str)> = KEPT_HEADERS
+            .iter()
+            .filter_map(|k| Some((k.as_str(), rparts.headers.get(k)?.to_str().ok()?)))
+            .collect();
+        sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2, headers = $3 WHERE token_id = $4 AND key = $5")
             .bind(i64::from(status.as_u16()))
             .bind(String::from_utf8_lossy(&rbytes).to_string())
+            .bind(serde_json::to_string(&kept).unwrap_or_default())
             .bind(scope)
             .bind(key)
     } else {

@@ -8,14 +8,18 @@ mod audit;
 pub mod auth;
 mod cas;
 mod certificates;
-pub use certificates::view as certificate_view;
+
 mod credentials;
 pub mod idempotency;
 pub mod json;
 mod openapi;
+mod route_table;
+pub use route_table::{ROUTES, Route};
 mod operations;
+mod projects;
 mod scep;
 mod templates;
+pub mod types;
 
 use axum::Router;
 
@@ -25,242 +29,6 @@ use crate::core_state::CoreState;
 pub const JSON_MAX_BODY: usize = 1024 * 1024;
 /// The largest import (a PEM bundle, a PKCS#12 file).
 pub const IMPORT_MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// (method, path, permission, summary)
-pub const ROUTES: &[(&str, &str, &str, &str)] = &[
-    (
-        "POST",
-        "/api/v1/certificates/csr",
-        "certificate:request",
-        "Submit a CSR (uploaded_csr) or have the key generated (generated); ?dry_run=true shows the plan",
-    ),
-    (
-        "GET",
-        "/api/v1/certificates",
-        "certificate:read",
-        "List certificates (filters, sort, cursor pagination)",
-    ),
-    (
-        "GET",
-        "/api/v1/certificates/{id}",
-        "certificate:read",
-        "One certificate with its validity status",
-    ),
-    (
-        "PUT",
-        "/api/v1/certificates/{id}",
-        "certificate:write",
-        "Update tags, description, auto_renew",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/approve",
-        "certificate:approve",
-        "Approve a pending request (N-of-M, no self-approval)",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/reject",
-        "certificate:approve",
-        "Reject a pending request",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/revoke",
-        "certificate:revoke",
-        "Revoke with an RFC 5280 reason and optional invalidity date",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/unrevoke",
-        "certificate:revoke",
-        "Lift a certificateHold",
-    ),
-    (
-        "GET",
-        "/api/v1/certificates/{id}/export",
-        "certificate:read",
-        "Export as pem, der, pkcs7 or pkcs12 (a key needs certificate:write and a password)",
-    ),
-    (
-        "GET",
-        "/api/v1/certificates/{id}/private_key",
-        "certificate:write",
-        "The server-generated private key (audited)",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/archive",
-        "certificate:archive",
-        "Archive",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/restore",
-        "certificate:archive",
-        "Restore from the archive",
-    ),
-    (
-        "DELETE",
-        "/api/v1/certificates/{id}/permanent",
-        "certificate:permanent_delete",
-        "Delete for good (not while issued and unexpired)",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/{id}/renew",
-        "certificate:request",
-        "Renew with the same template; a new key for server-generated keys",
-    ),
-    (
-        "GET",
-        "/api/v1/certificates/{id}/renewal-history",
-        "certificate:read",
-        "Predecessors and successors",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/import",
-        "certificate:import",
-        "Import a certificate, optional key and chain",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/import/preview",
-        "certificate:import",
-        "Parse and validate an import; store nothing",
-    ),
-    (
-        "GET",
-        "/api/v1/templates",
-        "certificate:read",
-        "List templates",
-    ),
-    (
-        "GET",
-        "/api/v1/templates/{id}",
-        "certificate:read",
-        "One template",
-    ),
-    (
-        "POST",
-        "/api/v1/templates",
-        "template:write",
-        "Create a template",
-    ),
-    (
-        "PUT",
-        "/api/v1/templates/{id}",
-        "template:write",
-        "Replace a template's spec",
-    ),
-    (
-        "DELETE",
-        "/api/v1/templates/{id}",
-        "template:write",
-        "Delete an unused template",
-    ),
-    ("GET", "/api/v1/cas", "ca:read", "List CAs"),
-    ("GET", "/api/v1/cas/{id}", "ca:read", "One CA"),
-    (
-        "GET",
-        "/api/v1/cas/{id}/chain",
-        "ca:read",
-        "The CA's chain, PEM or DER",
-    ),
-    (
-        "POST",
-        "/api/v1/cas",
-        "ca:admin",
-        "Create an intermediate CA under an existing one",
-    ),
-    ("GET", "/api/v1/ca/{id}/crl", "ca:read", "The current CRL"),
-    (
-        "POST",
-        "/api/v1/ca/{id}/crl/regenerate",
-        "ca:admin",
-        "Publish a full or delta CRL now",
-    ),
-    (
-        "POST",
-        "/api/v1/acme/eab-credentials",
-        "acme:eab",
-        "Create an EAB credential (the HMAC key is shown once)",
-    ),
-    (
-        "GET",
-        "/api/v1/acme/eab-credentials",
-        "acme:eab",
-        "List EAB credentials, used and unused",
-    ),
-    (
-        "DELETE",
-        "/api/v1/acme/eab-credentials/{id}",
-        "acme:eab",
-        "Revoke a credential and deactivate the accounts bound to it",
-    ),
-    (
-        "POST",
-        "/api/v1/tokens",
-        "token:write",
-        "Create an API token (shown once)",
-    ),
-    ("GET", "/api/v1/tokens", "token:write", "List API tokens"),
-    (
-        "DELETE",
-        "/api/v1/tokens/{id}",
-        "token:write",
-        "Revoke an API token",
-    ),
-    (
-        "GET",
-        "/api/v1/audit-events",
-        "audit:read",
-        "Audit events, newest first",
-    ),
-    (
-        "GET",
-        "/api/v1/audit-events/verify",
-        "audit:read",
-        "Verify the audit hash chain",
-    ),
-    (
-        "GET",
-        "/api/v1/operations/{id}",
-        "certificate:read",
-        "The state and result of a 202 operation",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/import/bulk",
-        "certificate:import",
-        "Import a PEM bundle (202 and an operation)",
-    ),
-    (
-        "POST",
-        "/api/v1/certificates/import/file",
-        "certificate:import",
-        "Import a multipart file: PEM, DER or PKCS#12 (field password for PKCS#12)",
-    ),
-    (
-        "POST",
-        "/api/v1/scep/challenges",
-        "scep:challenge",
-        "Mint a one-time SCEP challenge password (shown once; optionally bound to a CN and SANs)",
-    ),
-    (
-        "GET",
-        "/api/v1/scep/challenges",
-        "scep:challenge",
-        "List one-time SCEP challenges (never the secrets)",
-    ),
-    (
-        "POST",
-        "/api/v1/cas/import",
-        "ca:admin",
-        "Import an existing CA certificate, its key and chain",
-    ),
-];
 
 /// The REST front's own state beside the core: the limiter of failed
 /// authentications. Derefs to the core.
@@ -282,9 +50,48 @@ impl Api {
     }
 }
 
+/// The resources that live under `/api/v1/projects/{projectId}/`: each is
+/// also reachable flat, scoped by the token's project (or none, for admins).
+pub const PROJECT_SCOPED: [&str; 3] = ["certificates", "acme-accounts", "eab-credentials"];
+
+/// The project a request's URL names (`/api/v1/projects/{projectId}/…`).
+#[derive(Clone)]
+struct UrlProject(String);
+
+/// `/api/v1/projects/{p}/certificates/x?q` → (`p`, `/api/v1/certificates/x?q`)
+/// for the project-scoped resources; anything else is not rewritten.
+fn unscoped(path_and_query: &str) -> Option<(String, String)> {
+    let rest = path_and_query.strip_prefix("/api/v1/projects/")?;
+    let (project, tail) = rest.split_once('/')?;
+    let resource = tail.split(['/', '?']).next().unwrap_or_default();
+    PROJECT_SCOPED
+        .contains(&resource)
+        .then(|| (project.to_string(), format!("/api/v1/{tail}")))
+}
+
+/// Route a project-scoped URL to the flat route it names, remembering the
+/// project so that `authorize` narrows the caller to it. This runs before
+/// routing (the server applies it to every request), so the flat route's
+/// path parameters are the only ones.
+pub fn rewrite_scoped<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if let Some((project, flat)) = unscoped(&pq)
+        && let Ok(uri) = flat.parse()
+    {
+        *req.uri_mut() = uri;
+        req.extensions_mut().insert(UrlProject(project));
+    }
+    req
+}
+
 pub fn routes(state: ApiState) -> Router {
     Router::new()
         .merge(certificates::routes())
+        .merge(projects::routes())
         .merge(templates::routes())
         .merge(cas::routes())
         .merge(credentials::routes())
@@ -339,9 +146,9 @@ pub fn permission_for(method: &str, path: &str) -> Option<&'static str> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     ROUTES
         .iter()
-        .filter(|(m, pattern, _, _)| {
-            let ps: Vec<&str> = pattern.split('/').collect();
-            *m == method
+        .filter(|r| {
+            let ps: Vec<&str> = r.path.split('/').collect();
+            r.method == method
                 && ps.len() == segs.len()
                 && ps
                     .iter()
@@ -349,8 +156,8 @@ pub fn permission_for(method: &str, path: &str) -> Option<&'static str> {
                     .all(|(p, s)| p.starts_with('{') || p == s)
         })
         // A literal segment beats a parameter (`/certificates/import` vs `/certificates/{id}`).
-        .max_by_key(|(_, pattern, _, _)| pattern.split('/').filter(|p| !p.starts_with('{')).count())
-        .map(|(_, _, perm, _)| *perm)
+        .max_by_key(|r| r.path.split('/').filter(|p| !p.starts_with('{')).count())
+        .map(|r| r.permission)
 }
 
 /// Authenticate and check the route's permission before any body is read,
@@ -370,8 +177,16 @@ async fn authorize(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    let mut principal = principal;
     if let Err(e) = principal.require(perm) {
         return e.into_response();
+    }
+    // A project in the URL narrows the caller to it, as a scoped token is.
+    if let Some(UrlProject(name)) = parts.extensions.get::<UrlProject>().cloned() {
+        match projects::visible(&app, &principal, &name).await {
+            Ok(project) => principal.token.project_id = Some(project.id),
+            Err(e) => return e.into_response(),
+        }
     }
     parts.extensions.insert(principal);
     next.run(axum::extract::Request::from_parts(parts, body))

@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::types::rfc3339;
 use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::{StoreError, new_id, now};
@@ -74,6 +75,7 @@ async fn get_one(
         .and_then(|r| serde_json::from_str(&r).ok())
         .unwrap_or(Value::Null);
     Ok(Json(
-        json!({"id": op.id, "kind": op.kind, "status": op.status, "result": result, "created_at": op.created_at, "updated_at": op.updated_at}),
+        json!({"id": op.id, "kind": op.kind, "status": op.status, "result": result,
+               "created_at": rfc3339(op.created_at), "updated_at": rfc3339(op.updated_at)}),
     ))
 }

@@ -5,11 +5,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::auth::Principal;
 use super::json::ApiJson;
+use super::types::{Page, Timestamp, ts};
 use crate::api::ApiState;
 use crate::challenges;
 use crate::error::ApiError;
@@ -22,10 +24,12 @@ pub fn routes() -> Router<ApiState> {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-struct CreateChallenge {
+pub struct CreateChallenge {
+    /// The SCEP profile (`[scep.profiles.NAME]`); default `default`.
     profile: String,
+    /// Default 3600.
     ttl_seconds: i64,
     /// The CSR must carry exactly this CN.
     subject_cn: Option<String>,
@@ -48,7 +52,7 @@ async fn create_challenge(
     State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<CreateChallenge>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ChallengeCreated>), ApiError> {
     p.require("scep:challenge")?;
     let m = challenges::mint(
         &app,
@@ -72,17 +76,46 @@ async fn create_challenge(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": id, "challenge": secret, "profile": b.profile, "expires_at": expires_at,
-            "subject_cn": b.subject_cn, "sans": b.sans,
-        })),
+        Json(ChallengeCreated {
+            id,
+            challenge: secret,
+            profile: b.profile,
+            expires_at: Timestamp(expires_at),
+            subject_cn: b.subject_cn,
+            sans: b.sans,
+        }),
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Serialize, JsonSchema)]
+pub struct ChallengeCreated {
+    pub id: String,
+    /// The password a device sends; shown once.
+    pub challenge: String,
+    pub profile: String,
+    pub expires_at: Timestamp,
+    pub subject_cn: Option<String>,
+    pub sans: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Challenge {
+    pub id: String,
+    pub profile: String,
+    pub subject_cn: Option<String>,
+    pub sans: Vec<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub used_by: Option<String>,
+}
+
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(default)]
-struct ListParams {
+pub struct ListParams {
     profile: Option<String>,
+    /// 1 to 1000, default 100.
     limit: Option<i64>,
 }
 
@@ -90,9 +123,26 @@ async fn list_challenges(
     State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Challenge>>, ApiError> {
     p.require("scep:challenge")?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = db::list_challenges(&app.store.read, q.profile.as_deref(), limit).await?;
-    Ok(Json(json!({"items": rows, "next_cursor": null})))
+    let items = rows
+        .into_iter()
+        .map(|r| Challenge {
+            id: r.id,
+            profile: r.profile,
+            subject_cn: r.subject_cn,
+            sans: r
+                .sans
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            created_by: r.created_by,
+            created_at: Timestamp(r.created_at),
+            expires_at: Timestamp(r.expires_at),
+            used_at: ts(r.used_at),
+            used_by: r.used_by,
+        })
+        .collect();
+    Ok(Json(Page::all(items)))
 }

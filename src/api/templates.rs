@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::json::ApiJson;
+use super::types::{Page, Timestamp};
 use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::policy::TemplateSpec;
@@ -23,8 +24,24 @@ pub fn routes() -> Router<ApiState> {
         )
 }
 
-fn view(t: &templates::TemplateRow) -> Value {
-    json!({"id": t.id, "name": t.name, "spec": serde_json::from_str::<Value>(&t.spec).unwrap_or(Value::Null), "created_at": t.created_at, "updated_at": t.updated_at})
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    /// The policy: allowed names, key types, validity, approvals, … (README, "Templates").
+    pub spec: serde_json::Map<String, Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+fn view(t: &templates::TemplateRow) -> Template {
+    Template {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        spec: serde_json::from_str(&t.spec).unwrap_or_default(),
+        created_at: Timestamp(t.created_at),
+        updated_at: Timestamp(t.updated_at),
+    }
 }
 
 async fn find(app: &ApiState, id: &str) -> Result<templates::TemplateRow, ApiError> {
@@ -36,21 +53,21 @@ async fn find(app: &ApiState, id: &str) -> Result<templates::TemplateRow, ApiErr
         })
 }
 
-async fn list(State(app): State<ApiState>, p: Principal) -> Result<Json<Value>, ApiError> {
+async fn list(State(app): State<ApiState>, p: Principal) -> Result<Json<Page<Template>>, ApiError> {
     p.require("certificate:read")?;
-    let items: Vec<Value> = templates::list(&app.store.read)
+    let items = templates::list(&app.store.read)
         .await?
         .iter()
         .map(view)
         .collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})))
+    Ok(Json(Page::all(items)))
 }
 
 async fn get_one(
     State(app): State<ApiState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Template>, ApiError> {
     p.require("certificate:read")?;
     Ok(Json(view(&find(&app, &id).await?)))
 }
@@ -63,9 +80,10 @@ fn checked(spec: Value) -> Result<String, ApiError> {
     Ok(serde_json::to_string(&spec).expect("serialisable"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Create {
+#[schemars(rename = "TemplateCreate")]
+pub struct Create {
     name: String,
     #[serde(default)]
     spec: Value,
@@ -75,7 +93,7 @@ async fn create(
     State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<Create>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Template>), ApiError> {
     p.require("template:write")?;
     if b.name.is_empty()
         || b.name.len() > 64
@@ -99,9 +117,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&find(&app, &id).await?))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Replace {
+#[schemars(rename = "TemplateReplace")]
+pub struct Replace {
     spec: Value,
 }
 
@@ -110,7 +129,7 @@ async fn replace(
     p: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Replace>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Template>, ApiError> {
     p.require("template:write")?;
     let t = find(&app, &id).await?;
     let spec = checked(b.spec)?;

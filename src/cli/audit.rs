@@ -1,27 +1,26 @@
 //! `signet audit`.
 
-use anyhow::Context;
 use clap::Subcommand;
-use signet::bootstrap::InitOptions;
 
-use super::{Common, load, offline_app};
+use super::client::Client;
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// Recompute the audit log's hash chain.
-    Verify {
-        #[command(flatten)]
-        common: Common,
-    },
+    /// Have the server recompute the audit log's hash chain.
+    Verify,
 }
 
-pub async fn run(cmd: AuditCmd) -> anyhow::Result<()> {
-    let AuditCmd::Verify { common } = cmd;
-    let app = offline_app(load(&common)?, &InitOptions::default()).await?;
-    let n = signet::store::audit::verify_chain(&app.store.read)
-        .await
-        .context("the audit chain does not verify")?;
-    println!("audit chain intact: {n} events");
-    app.store.close().await;
+pub async fn run(c: &Client, cmd: AuditCmd) -> anyhow::Result<()> {
+    let AuditCmd::Verify = cmd;
+    let v = c.get("/audit-events/verify").await?;
+    let valid = v["valid"] == true;
+    c.show(&v, |v| {
+        if valid {
+            println!("audit chain intact: {} events", v["events"]);
+        } else {
+            println!("audit chain BROKEN: {}", v["error"]);
+        }
+    });
+    anyhow::ensure!(valid, "the audit chain does not verify");
     Ok(())
 }

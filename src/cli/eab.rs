@@ -1,50 +1,67 @@
-//! `signet eab`.
+//! `signet eab`: ACME External Account Binding credentials.
 
-use anyhow::Context;
 use clap::Subcommand;
-use signet::bootstrap::InitOptions;
+use serde_json::json;
 
-use super::{Common, load, offline_app};
+use super::client::{Client, s};
 
 #[derive(Subcommand)]
 pub enum EabCmd {
     /// Create a credential bound to a project and template; the HMAC key is printed once.
     Create {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long, default_value = "default")]
-        project: String,
-        #[arg(long, default_value = "default")]
-        template: String,
         #[arg(long)]
-        json: bool,
+        project: Option<String>,
+        #[arg(long)]
+        template: Option<String>,
+    },
+    List,
+    /// Revoke a credential (id or kid); the accounts bound to it are deactivated.
+    Revoke {
+        id: String,
     },
 }
 
-pub async fn run(cmd: EabCmd) -> anyhow::Result<()> {
-    let EabCmd::Create {
-        common,
-        project,
-        template,
-        json,
-    } = cmd;
-    let app = offline_app(load(&common)?, &InitOptions::default()).await?;
-    let e = signet::eab::create(&app, &project, &template)
-        .await
-        .with_context(|| {
-            format!("cannot create EAB for project {project:?} and template {template:?}")
-        })?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"kid": e.kid, "hmac_key": e.hmac_key, "project": project, "template": template})
-        );
-    } else {
-        println!(
-            "kid: {}\nhmac key (base64url, shown once): {}",
-            e.kid, e.hmac_key
-        );
+pub async fn run(c: &Client, cmd: EabCmd) -> anyhow::Result<()> {
+    match cmd {
+        EabCmd::Create { project, template } => {
+            let (_, v) = c
+                .post(
+                    "/eab-credentials",
+                    &json!({"project_id": project, "template_id": template}),
+                )
+                .await?;
+            c.show(&v, |v| {
+                println!(
+                    "kid: {}\nhmac key (base64url, shown once): {}",
+                    s(v, "kid"),
+                    s(v, "hmac_key")
+                )
+            });
+        }
+        EabCmd::List => {
+            let v = c.get("/eab-credentials").await?;
+            c.show(&v["items"], |items| {
+                for e in items.as_array().into_iter().flatten() {
+                    let state = match (e["revoked"].as_bool(), e["used"].as_bool()) {
+                        (Some(true), _) => "revoked",
+                        (_, Some(true)) => "used",
+                        _ => "unused",
+                    };
+                    println!(
+                        "{}  {}  {state}  {}",
+                        s(e, "id"),
+                        s(e, "kid"),
+                        s(e, "created_at")
+                    );
+                }
+            });
+        }
+        EabCmd::Revoke { id } => {
+            c.delete(&format!("/eab-credentials/{id}")).await?;
+            if !c.json {
+                println!("revoked: {id}");
+            }
+        }
     }
-    app.store.close().await;
     Ok(())
 }

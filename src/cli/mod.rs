@@ -2,10 +2,13 @@
 
 mod audit;
 mod cert;
+mod client;
 mod eab;
 mod init;
+mod project;
 mod scep;
 mod serve;
+mod template;
 mod token;
 
 use std::path::PathBuf;
@@ -47,28 +50,52 @@ enum Cmd {
     Serve(serve::ServeArgs),
     /// API tokens.
     Token {
+        #[command(flatten)]
+        remote: client::Remote,
         #[command(subcommand)]
         cmd: token::TokenCmd,
     },
     /// ACME External Account Binding credentials.
     Eab {
+        #[command(flatten)]
+        remote: client::Remote,
         #[command(subcommand)]
         cmd: eab::EabCmd,
     },
     /// SCEP one-time challenges.
     Scep {
+        #[command(flatten)]
+        remote: client::Remote,
         #[command(subcommand)]
         cmd: scep::ScepCmd,
     },
     /// The audit log.
     Audit {
+        #[command(flatten)]
+        remote: client::Remote,
         #[command(subcommand)]
         cmd: audit::AuditCmd,
     },
-    /// List, show, revoke, approve or reject certificates.
+    /// Issue, renew, export, list, show, revoke, approve or reject certificates.
     Cert {
+        #[command(flatten)]
+        remote: client::Remote,
         #[command(subcommand)]
         cmd: cert::CertCmd,
+    },
+    /// Projects: tenancy for certificates, tokens and EAB credentials.
+    Project {
+        #[command(flatten)]
+        remote: client::Remote,
+        #[command(subcommand)]
+        cmd: project::ProjectCmd,
+    },
+    /// Certificate templates (the policy).
+    Template {
+        #[command(flatten)]
+        remote: client::Remote,
+        #[command(subcommand)]
+        cmd: template::TemplateCmd,
     },
 }
 
@@ -76,11 +103,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Init(a) => init::run(a).await,
         Cmd::Serve(a) => serve::run(a).await,
-        Cmd::Token { cmd } => token::run(cmd).await,
-        Cmd::Eab { cmd } => eab::run(cmd).await,
-        Cmd::Scep { cmd } => scep::run(cmd).await,
-        Cmd::Audit { cmd } => audit::run(cmd).await,
-        Cmd::Cert { cmd } => cert::run(cmd).await,
+        Cmd::Token { remote, cmd } => token::run(&remote.connect()?, cmd).await,
+        Cmd::Eab { remote, cmd } => eab::run(&remote.connect()?, cmd).await,
+        Cmd::Scep { remote, cmd } => scep::run(&remote.connect()?, cmd).await,
+        Cmd::Audit { remote, cmd } => audit::run(&remote.connect()?, cmd).await,
+        Cmd::Cert { remote, cmd } => cert::run(&remote.connect()?, cmd).await,
+        Cmd::Project { remote, cmd } => project::run(&remote.connect()?, cmd).await,
+        Cmd::Template { remote, cmd } => template::run(&remote.connect()?, cmd).await,
     }
 }
 
@@ -135,14 +164,4 @@ pub async fn offline_app(cfg: Config, opts: &InitOptions) -> anyhow::Result<sign
     let https = server::base_url("https", &cfg.public_url, cfg.listen);
     let http = server::base_url("http", &cfg.public_http_url, cfg.http_listen);
     bootstrap::start(cfg, opts, https, http).await
-}
-
-/// Who runs a local command: the operating-system account of the process's
-/// real uid (not $USER, which anyone can set).
-pub fn os_identity() -> String {
-    let uid = nix::unistd::getuid();
-    match nix::unistd::User::from_uid(uid) {
-        Ok(Some(u)) => format!("os-user:{}", u.name),
-        _ => format!("os-user:uid-{uid}"),
-    }
 }

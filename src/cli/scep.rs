@@ -1,16 +1,14 @@
 //! `signet scep`.
 
 use clap::Subcommand;
-use signet::bootstrap::InitOptions;
+use serde_json::json;
 
-use super::{Common, load, offline_app};
+use super::client::{Client, s};
 
 #[derive(Subcommand)]
 pub enum ScepCmd {
     /// Mint a one-time challenge for a profile with challenge = "one-time"; printed once.
     Challenge {
-        #[command(flatten)]
-        common: Common,
         #[arg(long, default_value = "default")]
         profile: String,
         #[arg(long, default_value_t = 3600)]
@@ -21,49 +19,28 @@ pub enum ScepCmd {
         /// The CSR may only request these SANs (repeatable).
         #[arg(long = "san")]
         sans: Vec<String>,
-        #[arg(long)]
-        json: bool,
     },
 }
 
-pub async fn run(cmd: ScepCmd) -> anyhow::Result<()> {
+pub async fn run(c: &Client, cmd: ScepCmd) -> anyhow::Result<()> {
     let ScepCmd::Challenge {
-        common,
         profile,
         ttl_secs,
         cn,
         sans,
-        json,
     } = cmd;
-    let app = offline_app(load(&common)?, &InitOptions::default()).await?;
-    let m = signet::challenges::mint(&app, &profile, ttl_secs, cn.as_deref(), &sans, "cli")
-        .await?
-        .map_err(anyhow::Error::msg)?;
-    let mut tx = app.store.write.begin().await?;
-    signet::store::audit::record(
-        &mut tx,
-        signet::store::audit::Event {
-            actor: "cli",
-            action: "scep.challenge_created",
-            target: Some(&m.id),
-            severity: "info",
-            request_id: None,
-            details: serde_json::json!({"profile": profile, "expires_at": m.expires_at, "subject_cn": cn, "sans": sans}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"id": m.id, "challenge": m.secret, "profile": profile, "expires_at": m.expires_at})
-        );
-    } else {
+    let (_, v) = c
+        .post(
+            "/scep/challenges",
+            &json!({"profile": profile, "ttl_seconds": ttl_secs, "subject_cn": cn, "sans": sans}),
+        )
+        .await?;
+    c.show(&v, |v| {
         println!(
             "challenge (shown once): {}\nexpires at: {}",
-            m.secret, m.expires_at
-        );
-    }
-    app.store.close().await;
+            s(v, "challenge"),
+            s(v, "expires_at")
+        )
+    });
     Ok(())
 }

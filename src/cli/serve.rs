@@ -86,6 +86,10 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     }
     println!("root certificate: {}", p.root_pem.display());
     println!("admin token: {}", p.admin_token.display());
+    // The admin commands (`signet cert list`, …) find the server here.
+    if let Err(e) = std::fs::write(&p.server_url, format!("{https_url}\n")) {
+        tracing::warn!("cannot write {}: {e}", p.server_url.display());
+    }
     server::run(app.clone(), https_l, http_l, tls, server::shutdown_signal()).await?;
     app.store.close().await;
     Ok(())

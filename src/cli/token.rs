@@ -1,68 +1,78 @@
-//! `signet token`.
+//! `signet token`: API tokens.
 
-use anyhow::Context;
 use clap::Subcommand;
-use signet::bootstrap::InitOptions;
-use signet::store::projects;
+use serde_json::json;
 
-use super::{Common, load, offline_app};
+use super::client::{Client, s};
 
 #[derive(Subcommand)]
 pub enum TokenCmd {
     /// Create a token; the secret is printed once.
     Create {
-        #[command(flatten)]
-        common: Common,
+        /// admin, operator, requester or auditor
         #[arg(long)]
         role: String,
+        /// Scope the token to one project.
         #[arg(long)]
         project: Option<String>,
         #[arg(long, default_value = "cli")]
         name: String,
         #[arg(long)]
         expires_days: Option<u32>,
-        #[arg(long)]
-        json: bool,
+    },
+    List,
+    Revoke {
+        id: String,
     },
 }
 
-pub async fn run(cmd: TokenCmd) -> anyhow::Result<()> {
-    let TokenCmd::Create {
-        common,
-        role,
-        project,
-        name,
-        expires_days,
-        json,
-    } = cmd;
-    if !signet::tokens::ROLES.contains(&role.as_str()) {
-        anyhow::bail!(
-            "unknown role {role:?} (expected one of {})",
-            signet::tokens::ROLES.join(", ")
-        );
+pub async fn run(c: &Client, cmd: TokenCmd) -> anyhow::Result<()> {
+    match cmd {
+        TokenCmd::Create {
+            role,
+            project,
+            name,
+            expires_days,
+        } => {
+            let (_, v) = c
+                .post(
+                    "/tokens",
+                    &json!({"role": role, "project_id": project, "name": name, "expires_in_days": expires_days}),
+                )
+                .await?;
+            c.show(&v, |v| {
+                println!(
+                    "token id: {}\nrole: {}\ntoken (shown once): {}",
+                    s(v, "id"),
+                    s(v, "role"),
+                    s(v, "token")
+                )
+            });
+        }
+        TokenCmd::List => {
+            let v = c.get("/tokens").await?;
+            c.show(&v["items"], |items| {
+                for t in items.as_array().into_iter().flatten() {
+                    let state = if t["revoked"] == true {
+                        "revoked"
+                    } else {
+                        "live"
+                    };
+                    println!(
+                        "{}  {}  {}  {state}",
+                        s(t, "id"),
+                        s(t, "name"),
+                        s(t, "role")
+                    );
+                }
+            });
+        }
+        TokenCmd::Revoke { id } => {
+            c.delete(&format!("/tokens/{id}")).await?;
+            if !c.json {
+                println!("revoked: {id}");
+            }
+        }
     }
-    let cfg = load(&common)?;
-    let app = offline_app(cfg, &InitOptions::default()).await?;
-    let project_id = match &project {
-        Some(p) => Some(
-            projects::find(&app.store.read, p)
-                .await
-                .with_context(|| format!("unknown project {p:?}"))?
-                .id,
-        ),
-        None => None,
-    };
-    let expires = expires_days.map(|d| signet::store::now() + i64::from(d) * 86400);
-    let (id, secret) =
-        signet::tokens::create(&app.store, &name, &role, project_id.as_deref(), expires).await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"id": id, "token": secret, "role": role, "project": project, "expires_at": expires})
-        );
-    } else {
-        println!("token id: {id}\nrole: {role}\ntoken (shown once): {secret}");
-    }
-    app.store.close().await;
     Ok(())
 }

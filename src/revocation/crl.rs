@@ -11,7 +11,7 @@ use crate::store::batch::Stmt;
 use crate::store::crls::{self, CrlRow};
 use crate::store::{StoreError, TxConn, cas, now};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CrlKind {
     Full,

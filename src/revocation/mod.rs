@@ -54,14 +54,16 @@ pub async fn revoke(
     reason: i64,
     actor: &str,
 ) -> Result<(), RevokeError> {
-    revoke_with(app, row, reason, None, actor).await
+    revoke_with(app, row, reason, None, None, actor).await
 }
 
+/// `revoke` with the key's compromise date and the operator's comment.
 pub async fn revoke_with(
     app: &Core,
     row: &CertRow,
     reason: i64,
     invalidity_date: Option<i64>,
+    comment: Option<&str>,
     actor: &str,
 ) -> Result<(), RevokeError> {
     if !valid_reason(reason) {
@@ -74,7 +76,7 @@ pub async fn revoke_with(
     let at = now();
     let done = sqlx::query(
         "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, invalidity_date = $4, \
-         unrevoked_at = NULL, updated_at = $2 WHERE id = $5 AND status = $6",
+         unrevoked_at = NULL, updated_at = $2, revoked_by = $7, revocation_comment = $8 WHERE id = $5 AND status = $6",
     )
     .bind(certs::REVOKED)
     .bind(at)
@@ -82,6 +84,8 @@ pub async fn revoke_with(
     .bind(invalidity_date)
     .bind(row.id.clone())
     .bind(certs::ACTIVE)
+    .bind(actor.to_string())
+    .bind(comment.map(str::to_string))
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
@@ -107,7 +111,7 @@ pub async fn revoke_with(
             target: Some(&row.id),
             severity: "high",
             request_id: None,
-            details: json!({"reason": reason, "serial": row.serial}),
+            details: json!({"reason": reason, "serial": row.serial, "comment": comment}),
         },
     )
     .await?;
@@ -123,7 +127,7 @@ pub async fn unrevoke(app: &Core, row: &CertRow, actor: &str) -> Result<(), Revo
     let at = now();
     let done = sqlx::query(
         "UPDATE certificates SET status = $1, unrevoked_at = $2, revoked_at = NULL, revocation_reason = NULL, \
-         invalidity_date = NULL, updated_at = $2 WHERE id = $3 AND status = $4 AND revocation_reason = 6",
+         invalidity_date = NULL, revoked_by = NULL, revocation_comment = NULL, updated_at = $2 WHERE id = $3 AND status = $4 AND revocation_reason = 6",
     )
     .bind(certs::ACTIVE)
     .bind(at)

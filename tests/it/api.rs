@@ -25,12 +25,16 @@ async fn every_route_for_every_role() {
             t: &t,
             token: token(&t, role).await,
         };
-        for (method, path, perm, _) in ROUTES {
-            let path = path.replace("{id}", "nonexistent");
+        for r in ROUTES {
+            let (method, perm) = (r.method, r.permission);
+            let path = r
+                .path
+                .replace("{id}", "nonexistent")
+                .replace("{projectId}", "nonexistent");
             let m = Method::from_bytes(method.as_bytes()).unwrap();
-            let body = matches!(*method, "POST" | "PUT").then(|| json!({}));
+            let body = matches!(method, "POST" | "PUT").then(|| json!({}));
             let (status, body) = api.call(m, &path, body).await;
-            if role_permissions(role).contains(perm) {
+            if role_permissions(role).contains(&perm) {
                 assert!(
                     status != 401 && status != 403,
                     "{role} {method} {path}: {status} {body}"
@@ -46,11 +50,12 @@ async fn every_route_for_every_role() {
         t: &t,
         token: String::new(),
     };
-    for (i, (method, path, _, _)) in ROUTES.iter().enumerate() {
+    for (i, r) in ROUTES.iter().enumerate() {
+        let (method, path) = (r.method, r.path);
         let (status, _) = anon
             .call(
                 Method::from_bytes(method.as_bytes()).unwrap(),
-                &path.replace("{id}", "x"),
+                &path.replace("{id}", "x").replace("{projectId}", "x"),
                 None,
             )
             .await;
@@ -75,10 +80,10 @@ async fn every_route_for_every_role() {
         "Idempotency-Key"
     );
     assert_eq!(doc["openapi"], "3.1.0");
-    for (method, path, perm, _) in ROUTES {
+    for r in ROUTES {
         assert_eq!(
-            doc["paths"][path][method.to_lowercase()]["x-permission"],
-            *perm
+            doc["paths"][r.path][r.method.to_lowercase()]["x-permission"],
+            r.permission
         );
     }
     t.stop().await;
@@ -165,25 +170,38 @@ async fn csr_submission_dry_run_policy_export_and_list() {
     let (s, _) = get_bytes("format=pkcs12".into()).await;
     assert_eq!(s, 422, "a key export needs a password");
     let (s, _) = get_bytes("format=pkcs12&password=correct-horse".into()).await;
+    assert_eq!(s, 400, "a password never travels in a URL");
+    let post_export = |id: String, body: Value| {
+        let c = t
+            .client
+            .post(format!("{}/api/v1/certificates/{id}/export", t.https_url))
+            .bearer_auth(t.admin_token())
+            .json(&body);
+        async move {
+            let r = c.send().await.unwrap();
+            let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+            (r.status().as_u16(), ct, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (s, _, _) = post_export(
+        id.clone(),
+        json!({"format": "pkcs12", "password": "correct-horse"}),
+    )
+    .await;
     assert_eq!(s, 409, "no server-generated key for an uploaded CSR");
     // Generated keys: PKCS#12 (AES-256/PBKDF2) that openssl opens, and the key endpoint.
     let (s, v) = admin.post("/api/v1/certificates/csr", json!({"mode": "generated", "common_name": "gen.example.test", "sans": [{"type": "dns", "value": "gen.example.test"}], "key_type": "rsa-2048"})).await;
     assert_eq!(s, 201, "{v}");
     let gid = v["id"].as_str().unwrap().to_string();
     assert_eq!(v["server_generated_key"], true);
-    let r = t
-        .client
-        .get(format!(
-            "{}/api/v1/certificates/{gid}/export?format=pkcs12&password=correct-horse",
-            t.https_url
-        ))
-        .bearer_auth(t.admin_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (s, ct, p12) = post_export(
+        gid.clone(),
+        json!({"format": "pkcs12", "password": "correct-horse"}),
+    )
+    .await;
+    assert_eq!((s, ct.as_str()), (200, "application/x-pkcs12"));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.p12"), r.bytes().await.unwrap()).unwrap();
+    std::fs::write(dir.path().join("c.p12"), p12).unwrap();
     let out = std::process::Command::new("openssl")
         .args([
             "pkcs12",
@@ -201,18 +219,38 @@ async fn csr_submission_dry_run_policy_export_and_list() {
         out.status.success() && info.contains("AES-256-CBC") && info.contains("PBKDF2"),
         "{info}"
     );
+    // The key alone: encrypted PKCS#8 for a POSTed password; plain only when
+    // asked for explicitly.
+    let key_url = format!("{}/api/v1/certificates/{gid}/private_key", t.https_url);
     let r = t
         .client
-        .get(format!(
-            "{}/api/v1/certificates/{gid}/private_key",
-            t.https_url
-        ))
+        .get(&key_url)
         .bearer_auth(t.admin_token())
         .send()
         .await
         .unwrap();
-    let key = openssl::pkey::PKey::private_key_from_pem(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(r.status(), 422, "no silent plain-text key");
+    let r = t
+        .client
+        .post(&key_url)
+        .bearer_auth(t.admin_token())
+        .json(&json!({"password": "correct-horse"}))
+        .send()
+        .await
+        .unwrap();
+    let pem = r.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&pem).contains("ENCRYPTED PRIVATE KEY"));
+    let key = openssl::pkey::PKey::private_key_from_pem_passphrase(&pem, b"correct-horse").unwrap();
     assert_eq!(key.bits(), 2048);
+    let r = t
+        .client
+        .get(format!("{key_url}?format=pem&unencrypted=true"))
+        .bearer_auth(t.admin_token())
+        .send()
+        .await
+        .unwrap();
+    let plain = openssl::pkey::PKey::private_key_from_pem(&r.bytes().await.unwrap()).unwrap();
+    assert!(plain.public_eq(&key));
     let (_, audit) = admin
         .get(&format!("/api/v1/audit-events?target={gid}"))
         .await;
@@ -240,10 +278,8 @@ async fn csr_submission_dry_run_policy_export_and_list() {
         ))
         .await;
     assert_eq!(
-        ev["items"][0]["details"]
-            .as_str()
-            .map(|d| d.contains("\"outcome\":\"success\"")),
-        Some(true),
+        ev["items"][0]["details"]["outcome"].as_str(),
+        Some("success"),
         "{ev}"
     );
     // List: filters, sort and a cursor that walks every row once.
@@ -521,8 +557,8 @@ async fn approvals_archive_delete_renew_import() {
         .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(
-        (v["channel"].as_str(), v["server_generated_key"].as_bool()),
-        (Some("import"), Some(true))
+        (v["channel"].as_str(), v["key_source"].as_str()),
+        (Some("import"), Some("imported"))
     );
     t.stop().await;
 }
@@ -687,7 +723,8 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
         401,
         "a revoked token is dead"
     );
-    // Idempotency-Key: a replay returns the original; another body under the key is 422.
+    // Idempotency-Key: a replay returns the original with its Location; another
+    // body under the key is 409 (conventions §09).
     let (pem, _) = csr(KeyType::EcP256, &["idem.example.test"]);
     let body = json!({"csr": String::from_utf8(pem).unwrap()});
     let send = |b: Value| {
@@ -698,13 +735,16 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
             .json(&b)
             .send()
     };
-    let first: Value = send(body.clone()).await.unwrap().json().await.unwrap();
+    let first = send(body.clone()).await.unwrap();
+    let location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
     let again = send(body.clone()).await.unwrap();
     assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.headers()["location"], location);
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
     let other = send(json!({"csr": "different"})).await.unwrap();
-    assert_eq!(other.status(), 422);
+    assert_eq!(other.status(), 409);
     let (_, v) = admin.get("/api/v1/certificates?common_name=idem").await;
     assert_eq!(v["items"].as_array().unwrap().len(), 1, "issued once");
     // Audit: newest first, with a cursor.
@@ -813,10 +853,7 @@ async fn bulk_and_file_import_ca_import_limits_and_cli() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        v["server_generated_key"], true,
-        "the key came with the PKCS#12"
-    );
+    assert_eq!(v["key_source"], "imported", "the key came with the PKCS#12");
     let form = reqwest::multipart::Form::new()
         .part(
             "file",
@@ -862,7 +899,7 @@ async fn bulk_and_file_import_ca_import_limits_and_cli() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 422, "a different request under the key");
+    assert_eq!(r.status(), 409, "a different request under the key");
     sqlx::query("UPDATE idempotency_keys SET request_hash = $1 WHERE key = 'busy'")
         .bind(hash_of("POST", "/api/v1/tokens", br#"{"role":"auditor"}"#))
         .execute(&t.app.store.write)
@@ -904,37 +941,33 @@ async fn bulk_and_file_import_ca_import_limits_and_cli() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("openapi.json") && !html.contains("https://"));
-    // The CLI on the same store.
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&t.dir)
-            .arg("--database-url")
-            .arg(t.app.config.database_url())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let list = cli(&["cert", "list", "--limit", "100"]);
+    assert!(html.contains("swagger-ui-bundle.js") && !html.contains("https://"));
+    // The CLI, a client of this API.
+    let list = t.cli_ok(&["cert", "list", "--limit", "100"]).await;
     assert!(list.contains("bulk0.example.test"), "{list}");
     let id = v["items"][0]["target"].as_str().unwrap().to_string();
     let _ = id;
     let (_, certs) = admin.get("/api/v1/certificates?common_name=bulk1").await;
     let cid = certs["items"][0]["id"].as_str().unwrap().to_string();
-    assert!(cli(&["cert", "show", &cid]).contains("BEGIN CERTIFICATE"));
-    assert!(cli(&["cert", "revoke", &cid, "--reason", "superseded"]).contains("revoked"));
+    assert!(
+        t.cli_ok(&["cert", "show", &cid])
+            .await
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(
+        t.cli_ok(&["cert", "revoke", &cid, "--reason", "superseded"])
+            .await
+            .contains("revoked")
+    );
     assert_eq!(
         admin.get(&format!("/api/v1/certificates/{cid}")).await.1["revocation_reason"],
         "superseded"
     );
-    assert!(cli(&["audit", "verify"]).contains("audit chain intact"));
+    assert!(
+        t.cli_ok(&["audit", "verify"])
+            .await
+            .contains("audit chain intact")
+    );
     t.stop().await;
 }
 

@@ -379,32 +379,36 @@ async fn approvals_count_distinct_authenticated_identities() {
         .await;
     assert_eq!(s, 202, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&t.dir)
-            .arg("--database-url")
-            .arg(t.app.config.database_url())
-            .output()
-            .unwrap()
-    };
-    // The CLI approves as the operating-system user; a second approval by
-    // the same user does not count again, and a made-up name cannot be given.
-    let out = cli(&["cert", "approve", &id]);
+    // Two operators; the CLI acts as the token it is given.
+    let mut ops = Vec::new();
+    for name in ["op1", "op2"] {
+        let (s, v) = admin
+            .post("/api/v1/tokens", json!({"role": "operator", "name": name}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        ops.push((
+            v["id"].as_str().unwrap().to_string(),
+            v["token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let out = t.cli(&["cert", "approve", &id, "--token", &ops[0].1]).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = cli(&["cert", "approve", &id]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("still pending"));
+    // The same identity twice does not count again; no name can be made up.
+    let out = t.cli(&["cert", "approve", &id, "--token", &ops[0].1]).await;
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("already approved"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = cli(&["cert", "approve", &id, "--approver", "alice"]);
+    let out = t
+        .cli(&["cert", "approve", &id, "--approver", "alice"])
+        .await;
     assert!(!out.status.success(), "--approver is gone");
     let row = certs::get(&t.app.store.read, &id).await.unwrap();
     assert_eq!(row.status, "pending_approval");
@@ -414,21 +418,16 @@ async fn approvals_count_distinct_authenticated_identities() {
             .fetch_all(&t.app.store.read)
             .await
             .unwrap();
-    assert_eq!(approvers.len(), 1);
-    assert!(approvers[0].starts_with("os-user:"), "{approvers:?}");
-    // The requester (the admin token) may not approve its own request; an
-    // operator's token is a second identity.
+    assert_eq!(approvers, [format!("token:{}", ops[0].0)]);
+    // The requester (the admin token) may not approve its own request; the
+    // second operator completes the 2-of-M.
     let (s, _) = admin
         .post(&format!("/api/v1/certificates/{id}/approve"), json!({}))
         .await;
     assert_eq!(s, 409);
-    let (s, v) = admin
-        .post("/api/v1/tokens", json!({"role": "operator", "name": "op"}))
-        .await;
-    assert_eq!(s, 201, "{v}");
     let op = Api {
         t: &t,
-        token: v["token"].as_str().unwrap().to_string(),
+        token: ops[1].1.clone(),
     };
     let (s, v) = op
         .post(&format!("/api/v1/certificates/{id}/approve"), json!({}))
@@ -956,7 +955,7 @@ async fn a_replayed_scep_request_gets_the_same_answer_and_issues_nothing() {
         .get("/api/v1/audit-events?action=scep.refused")
         .await;
     assert_eq!(s, 200, "{v}");
-    let details: Value = serde_json::from_str(v["items"][0]["details"].as_str().unwrap()).unwrap();
+    let details = &v["items"][0]["details"];
     assert_eq!(details["outcome"], "failure", "{details}");
     t.stop().await;
 }

@@ -148,6 +148,33 @@ impl TestApp {
             .trim()
             .to_string()
     }
+
+    /// Run the `signet` CLI against this server (its URL and root; the token
+    /// from the data dir unless `args` give one).
+    /// Async: the server answering it runs on this test's runtime.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+            .args(args)
+            .arg("--url")
+            .arg(&self.https_url)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .env_remove("SIGNET_TOKEN")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    /// `cli` that must succeed: its stdout.
+    pub async fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
 }
 
 /// A PEM CSR for `names` (first name is the CN) with a fresh key.

@@ -4,6 +4,7 @@
 mod acme;
 mod acme_env;
 mod api;
+mod documents;
 mod faults;
 mod foundation;
 mod hardening;

@@ -83,9 +83,16 @@ async fn full_and_delta_crls_revoke_hold_and_unrevoke() {
     let good = issue(&t, "good.example.test").await;
     let bad = issue(&t, "bad.example.test").await;
     let held = issue(&t, "held.example.test").await;
-    revocation::revoke_with(&t.app, &bad, 1, Some(signet::store::now() - 3600), "test")
-        .await
-        .unwrap();
+    revocation::revoke_with(
+        &t.app,
+        &bad,
+        1,
+        Some(signet::store::now() - 3600),
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
     revocation::revoke(&t.app, &held, 6, "test").await.unwrap();
 
     let full1 = regenerate(&t, &ca, "full").await;

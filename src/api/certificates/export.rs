@@ -11,20 +11,28 @@ use openssl::pkcs12::Pkcs12;
 use openssl::stack::Stack;
 use openssl::symm::Cipher;
 use openssl::x509::X509;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{attachment, open_key, visible};
 use crate::api::ApiState;
 use crate::api::auth::Principal;
+use crate::api::json::ApiJson;
 use crate::error::ApiError;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
+/// `GET …/export` query, or `POST …/export` body (the only way to send a
+/// password: query strings end up in logs).
+#[derive(Deserialize, Default, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExportQuery {
+    /// pem (default), der, pkcs7 or pkcs12
     format: Option<String>,
+    /// Default true.
     include_chain: Option<bool>,
+    /// pem or pkcs12 only; needs certificate:write and a password.
     include_key: Option<bool>,
+    /// At least 8 characters; encrypts the key (POST only).
     password: Option<String>,
 }
 
@@ -89,6 +97,30 @@ pub async fn export(
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
+    if q.password.is_some() {
+        return Err(ApiError::bad_request(
+            "a password does not belong in a URL: POST the same fields as a JSON body to this route",
+        ));
+    }
+    export_as(&app, &p, &id, q).await
+}
+
+pub async fn export_post(
+    State(app): State<ApiState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(q): ApiJson<ExportQuery>,
+) -> Result<Response, ApiError> {
+    export_as(&app, &p, &id, q).await
+}
+
+async fn export_as(
+    app: &ApiState,
+    p: &Principal,
+    id: &str,
+    q: ExportQuery,
+) -> Result<Response, ApiError> {
+    let (app, p, id) = (app.clone(), p.clone(), id.to_string());
     p.require("certificate:read")?;
     let wanted = Wanted::parse(&q)?;
     if wanted.include_key {
@@ -103,21 +135,22 @@ pub async fn export(
         )
     })?;
     let cert = X509::from_der(&der).map_err(internal)?;
-    let issuer = app
-        .cas
-        .get(&app.store, &app.master_key, &row.ca_id)
-        .await
-        .map_err(internal)?;
     let mut chain: Vec<X509> = Vec::new();
-    if wanted.include_chain
-        && issuer
+    if wanted.include_chain {
+        let issuer = app
+            .cas
+            .get(&app.store, &app.master_key, &row.ca_id)
+            .await
+            .map_err(internal)?;
+        if issuer
             .cert
             .public_key()
             .map(|k| signet_ca::signed_by(&cert, &k))
             .unwrap_or(false)
-    {
-        chain.push(issuer.cert.clone());
-        chain.extend(issuer.chain.iter().cloned());
+        {
+            chain.push(issuer.cert.clone());
+            chain.extend(issuer.chain.iter().cloned());
+        }
     }
     let name = row
         .common_name
@@ -222,10 +255,23 @@ fn encode(
     })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
+/// `GET …/private_key`: only `format=pem&unencrypted=true`, the explicit
+/// ask for a plain key.
+#[derive(Deserialize, Default, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct KeyQuery {
-    password: Option<String>,
+    /// pem
+    format: Option<String>,
+    /// true: the key unencrypted (audited as such).
+    unencrypted: Option<bool>,
+}
+
+/// `POST …/private_key`: the key as encrypted PKCS#8.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    /// At least 8 characters.
+    password: String,
 }
 
 pub async fn private_key(
@@ -234,30 +280,54 @@ pub async fn private_key(
     Path(id): Path<String>,
     Query(q): Query<KeyQuery>,
 ) -> Result<Response, ApiError> {
+    if q.format.as_deref() != Some("pem") || q.unencrypted != Some(true) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password_required",
+            "POST {\"password\": …} to this route for an encrypted PKCS#8 key, \
+             or ask for format=pem&unencrypted=true explicitly",
+        ));
+    }
+    release_key(&app, &p, &id, None).await
+}
+
+pub async fn private_key_post(
+    State(app): State<ApiState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<KeyBody>,
+) -> Result<Response, ApiError> {
+    if b.password.len() < 8 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password_required",
+            "a password must have at least 8 characters",
+        ));
+    }
+    release_key(&app, &p, &id, Some(&b.password)).await
+}
+
+async fn release_key(
+    app: &ApiState,
+    p: &Principal,
+    id: &str,
+    password: Option<&str>,
+) -> Result<Response, ApiError> {
     p.require("certificate:write")?;
-    let row = visible(&app, &p, &id).await?;
-    let key = open_key(&app, &row)?;
-    let pem = match q.password.as_deref() {
-        Some(pw) if pw.len() >= 8 => {
-            key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), pw.as_bytes())
-        }
-        Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "password_required",
-                "a password must have at least 8 characters",
-            ));
-        }
+    let row = visible(app, p, id).await?;
+    let key = open_key(app, &row)?;
+    let pem = match password {
+        Some(pw) => key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), pw.as_bytes()),
         None => key.private_key_to_pem_pkcs8(),
     }
     .map_err(internal)?;
     crate::api::audit_event(
-        &app,
-        &p,
+        app,
+        p,
         "certificate.private_key_read",
-        &id,
+        id,
         "high",
-        json!({"encrypted": q.password.is_some()}),
+        json!({"encrypted": password.is_some()}),
     )
     .await?;
     Ok(attachment(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use signet_ca::names::San;
 use signet_ca::{key, serial};
 
-use super::full_view;
+use super::load_view;
 use crate::api::ApiState;
 use crate::api::auth::Principal;
 use crate::api::json::ApiJson;
@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::store::certificates::{self as certs, CertRow};
 use crate::store::{StoreError, audit, cas, new_id, now, projects};
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     pub certificate: String,
@@ -137,7 +137,7 @@ fn describe(a: &Analysis) -> Result<Value, ApiError> {
     let c = &a.cert;
     let pk = c.public_key().map_err(|e| invalid(e.to_string()))?;
     Ok(json!({
-        "subject": format!("{:?}", c.subject_name()),
+        "subject": signet_ca::names::dn_text(c.subject_name()),
         "serial": serial::to_hex(&c.serial_number().to_bn().map_err(|e| invalid(e.to_string()))?.to_vec()),
         "not_before": unix(c.not_before())?,
         "not_after": unix(c.not_after())?,
@@ -146,7 +146,7 @@ fn describe(a: &Analysis) -> Result<Value, ApiError> {
         "key_type": key::describe(&pk).map(|k| k.label()).unwrap_or_else(|e| format!("unsupported: {e}")),
         "fingerprint_sha256": a.fingerprint,
         "private_key_matches": a.key.is_some(),
-        "issuer": match &a.issuer { Ok(id) => json!({"ca_id": id}), Err(c) => json!({"external": format!("{:?}", c.subject_name())}) },
+        "issuer": match &a.issuer { Ok(id) => json!({"ca_id": id}), Err(c) => json!({"external": signet_ca::names::dn_text(c.subject_name())}) },
         "duplicate_of": a.duplicate_of,
     }))
 }
@@ -165,10 +165,10 @@ pub async fn import(
     State(app): State<ApiState>,
     p: Principal,
     ApiJson(b): ApiJson<ImportBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<super::view::Certificate>), ApiError> {
     p.require("certificate:import")?;
     let id = import_one(&app, &p, &b).await?;
-    Ok((StatusCode::CREATED, Json(full_view(&app, &id).await?)))
+    Ok((StatusCode::CREATED, Json(load_view(&app, &id).await?)))
 }
 
 /// The id of an issuer from outside Signet, recorded as an external CA (a
@@ -192,7 +192,7 @@ async fn external_issuer(tx: &mut crate::store::Tx, parent: &X509) -> Result<Str
             id: id.clone(),
             name: format!("external-{}", &id[..12]),
             parent_id: None,
-            subject: format!("{:?}", parent.subject_name()),
+            subject: signet_ca::names::dn_text(parent.subject_name()),
             key_type: key::describe(&pk)
                 .map(|k| k.label())
                 .unwrap_or_else(|_| "unknown".into()),
@@ -327,7 +327,7 @@ pub(super) async fn import_one(
     Ok(id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     /// Certificates (and the CAs that issued them) as one PEM bundle.
@@ -429,7 +429,7 @@ pub async fn file(
     State(app): State<ApiState>,
     p: Principal,
     mut form: axum::extract::Multipart,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<super::view::Certificate>), ApiError> {
     p.require("certificate:import")?;
     let (mut data, mut password, mut project) = (None, None, None);
     while let Some(field) = form
@@ -495,7 +495,7 @@ pub async fn file(
         }
     };
     let id = import_one(&app, &p, &body).await?;
-    Ok((StatusCode::CREATED, Json(full_view(&app, &id).await?)))
+    Ok((StatusCode::CREATED, Json(load_view(&app, &id).await?)))
 }
 
 #[cfg(test)]

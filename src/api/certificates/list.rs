@@ -6,32 +6,50 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::Row;
 
-use super::view;
+use super::view::{Certificate, EXTRA_COLUMNS, Extras, render};
 use crate::api::ApiState;
 use crate::api::auth::Principal;
+use crate::api::types::Page;
 use crate::error::ApiError;
 use crate::store::certificates::CertRow;
-use crate::store::{Backend, StoreError, now};
+use crate::store::{Backend, StoreError, now, projects};
 
-#[derive(Deserialize, Default)]
+/// Filters take comma-separated values (an OR); filters combine with AND.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(default)]
 pub struct ListQuery {
+    /// pending_approval, rejected, issuing, active, revoked, archived, failed
     status: Option<String>,
     ca_id: Option<String>,
+    /// Project ids or names.
     project_id: Option<String>,
     template_id: Option<String>,
+    /// How the certificates were requested: api, acme, scep, import.
+    issuer_type: Option<String>,
+    /// The same as issuer_type.
     channel: Option<String>,
+    /// Substring of the common name, case-insensitive.
     common_name: Option<String>,
+    /// One whole SAN value.
     san: Option<String>,
+    /// Active certificates that expire within this many days.
     expiring_within_days: Option<i64>,
+    /// id, created_at, expires_at (= not_after) or common_name
     sort: Option<String>,
+    /// asc or desc; newest first by default for id and created_at, ascending otherwise.
     order: Option<String>,
+    /// 1 to 500, default 50.
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Refused: this API pages with `cursor`.
+    page: Option<String>,
+    /// Refused: this API pages with `limit` and `cursor`.
+    per_page: Option<String>,
 }
 
 enum Bind {
@@ -117,15 +135,17 @@ impl SortBy {
     fn parse(sort: Option<&str>, order: Option<&str>) -> Result<SortBy, ApiError> {
         let (col, is_int) = match sort.unwrap_or("id") {
             "id" | "created_at" => ("id", false),
-            "not_after" => ("not_after", true),
+            "not_after" | "expires_at" => ("not_after", true),
             "common_name" => ("common_name", false),
             other => {
                 return Err(bad(format!(
-                    "cannot sort by {other:?} (id, created_at, not_after, common_name)"
+                    "cannot sort by {other:?} (id, created_at, expires_at, common_name)"
                 )));
             }
         };
-        let desc = match order.unwrap_or("asc") {
+        // Ids are time-ordered (UUIDv7): newest first unless asked otherwise.
+        let default_order = if col == "id" { "desc" } else { "asc" };
+        let desc = match order.unwrap_or(default_order) {
             "asc" => false,
             "desc" => true,
             other => return Err(bad(format!("order must be asc or desc, not {other:?}"))),
@@ -203,6 +223,7 @@ impl Filter {
         f.any_of("project_id", project);
         f.any_of("template_id", &q.template_id);
         f.any_of("channel", &q.channel);
+        f.any_of("channel", &q.issuer_type);
         if let Some(days) = q.expiring_within_days {
             let a = f.param(Bind::Int(now));
             let b = f.param(Bind::Int(now + days * 86400));
@@ -253,7 +274,7 @@ impl Filter {
         format!(
             "SELECT id, ca_id, serial, status, subject, common_name, sans, not_before, not_after, key_type, public_key, csr, plan, \
              NULL AS der, fingerprint, NULL AS key_sealed, template_id, project_id, channel, requested_by, approvals_required, failure, \
-             revoked_at, revocation_reason, replaces_id, crl_shard, created_at, updated_at, (key_sealed IS NOT NULL) AS has_key \
+             revoked_at, revocation_reason, replaces_id, crl_shard, created_at, updated_at, {EXTRA_COLUMNS} \
              FROM certificates {where_sql} ORDER BY {} LIMIT {}",
             sort.order_by(),
             limit + 1
@@ -265,15 +286,25 @@ pub async fn list(
     State(app): State<ApiState>,
     p: Principal,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Certificate>>, ApiError> {
     p.require("certificate:read")?;
+    if q.page.is_some() || q.per_page.is_some() {
+        return Err(bad(
+            "page and per_page are not supported: pass limit (1..=500) and then the next_cursor \
+             of each response as cursor",
+        ));
+    }
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(bad("limit must be 1..=500"));
     }
     let sort = SortBy::parse(q.sort.as_deref(), q.order.as_deref())?;
-    // Scoped tokens see only their project.
-    let project = p.token.project_id.clone().or_else(|| q.project_id.clone());
+    // Scoped tokens see only their project; names are read as ids.
+    let project = match (&p.token.project_id, &q.project_id) {
+        (Some(own), _) => Some(own.clone()),
+        (None, Some(asked)) => Some(project_ids(&app, asked).await?),
+        (None, None) => None,
+    };
     let mut f = Filter::exact(&q, &project, sort, now())?;
     if let Some(cn) = &q.common_name {
         let clause = substring(&app, "common_name", cn, &mut f.binds).await?;
@@ -299,19 +330,36 @@ pub async fn list(
     page(&rows, sort, limit)
 }
 
+/// Comma-separated project ids or names as ids (an unknown one stays as
+/// given and matches nothing).
+async fn project_ids(app: &ApiState, asked: &str) -> Result<String, ApiError> {
+    let mut ids = Vec::new();
+    for name in asked.split(',').filter(|s| !s.is_empty()) {
+        ids.push(match projects::find(&app.store.read, name).await {
+            Ok(p) => p.id,
+            Err(StoreError::NotFound) => name.to_string(),
+            Err(e) => return Err(e.into()),
+        });
+    }
+    Ok(ids.join(","))
+}
+
 /// The items of a page and the cursor after it.
-fn page(rows: &[sqlx::any::AnyRow], sort: SortBy, limit: i64) -> Result<Json<Value>, ApiError> {
+fn page(
+    rows: &[sqlx::any::AnyRow],
+    sort: SortBy,
+    limit: i64,
+) -> Result<Json<Page<Certificate>>, ApiError> {
     let more = rows.len() as i64 > limit;
     let mut items = Vec::new();
     let mut last: Option<(String, Value)> = None;
+    let t = now();
     for r in rows.iter().take(limit as usize) {
         let row = <CertRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(r)
             .map_err(StoreError::from)?;
-        let mut v = view(&row);
-        v["server_generated_key"] = json!(
-            r.try_get::<bool, _>("has_key")
-                .unwrap_or(r.try_get::<i64, _>("has_key").unwrap_or(0) != 0)
-        );
+        let extras = <Extras as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(r)
+            .map_err(StoreError::from)?;
+        let v = render(&row, &extras, t);
         let sort_value = match sort.col {
             "not_after" => json!(row.not_after.unwrap_or(0)),
             "common_name" => json!(row.common_name.clone().unwrap_or_default()),
@@ -326,7 +374,10 @@ fn page(rows: &[sqlx::any::AnyRow], sort: SortBy, limit: i64) -> Result<Json<Val
         }
         _ => None,
     };
-    Ok(Json(json!({"items": items, "next_cursor": next})))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 #[cfg(test)]
