@@ -73,7 +73,8 @@ impl Paths {
     }
 }
 
-fn write_secret(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Write a file only its owner can read (mode 0600).
+pub fn write_secret(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)

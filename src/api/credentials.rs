@@ -44,6 +44,22 @@ fn visible_to(p: &Principal, project_id: &Option<String>) -> bool {
     p.token.project_id.is_none() || p.token.project_id == *project_id
 }
 
+/// Whether the row `sql` finds for `id` (selecting its project_id) exists
+/// and is the caller's to see.
+async fn row_visible(
+    app: &ApiState,
+    p: &Principal,
+    sql: &'static str,
+    id: &str,
+) -> Result<bool, ApiError> {
+    let project: Option<Option<String>> = sqlx::query_scalar(sql)
+        .bind(id.to_string())
+        .fetch_optional(&app.store.read)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(project.is_some_and(|pr| visible_to(p, &pr)))
+}
+
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CreateEab {
@@ -168,13 +184,8 @@ async fn revoke_eab(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     p.require("acme:eab")?;
-    let project: Option<Option<String>> =
-        sqlx::query_scalar("SELECT project_id FROM eab_credentials WHERE id = $1 OR kid = $1")
-            .bind(id.clone())
-            .fetch_optional(&app.store.read)
-            .await
-            .map_err(StoreError::from)?;
-    if !project.is_some_and(|pr| visible_to(&p, &pr)) || !crate::eab::revoke(&app, &id).await? {
+    let sql = "SELECT project_id FROM eab_credentials WHERE id = $1 OR kid = $1";
+    if !row_visible(&app, &p, sql, &id).await? || !crate::eab::revoke(&app, &id).await? {
         return Err(ApiError::not_found("unrevoked EAB credential"));
     }
     super::audit_event(
@@ -250,13 +261,8 @@ async fn deactivate_account(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     p.require("acme:eab")?;
-    let project: Option<Option<String>> =
-        sqlx::query_scalar("SELECT project_id FROM acme_accounts WHERE id = $1")
-            .bind(id.clone())
-            .fetch_optional(&app.store.read)
-            .await
-            .map_err(StoreError::from)?;
-    if !project.is_some_and(|pr| visible_to(&p, &pr)) {
+    let sql = "SELECT project_id FROM acme_accounts WHERE id = $1";
+    if !row_visible(&app, &p, sql, &id).await? {
         return Err(ApiError::not_found("ACME account"));
     }
     if !crate::eab::deactivate_account(&app, &id).await? {

@@ -142,20 +142,6 @@ fn key_and_csr(names: &[String], kt: KeyType) -> anyhow::Result<(PKey<Private>, 
     Ok((key, String::from_utf8(b.build().to_pem()?)?))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)?;
-    Ok(())
-}
-
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -186,7 +172,7 @@ pub async fn run(c: &Client, cmd: CertCmd) -> anyhow::Result<()> {
             let key_out = key_out.unwrap_or_else(|| PathBuf::from(format!("{stem}.key")));
             let out = out.unwrap_or_else(|| PathBuf::from(format!("{stem}.crt")));
             // The key first: a request that waits for approval still needs it.
-            write_private(&key_out, &key.private_key_to_pem_pkcs8()?)?;
+            signet::bootstrap::write_secret(&key_out, &key.private_key_to_pem_pkcs8()?)?;
             let (status, v) = c
                 .post(
                     "/certificates/csr",
@@ -248,7 +234,7 @@ pub async fn run(c: &Client, cmd: CertCmd) -> anyhow::Result<()> {
                 )
                 .await?;
             if body["include_key"] == true {
-                write_private(&out, &bytes)?;
+                signet::bootstrap::write_secret(&out, &bytes)?;
             } else {
                 write(&out, &bytes)?;
             }

@@ -120,13 +120,12 @@ async fn export_as(
     id: &str,
     q: ExportQuery,
 ) -> Result<Response, ApiError> {
-    let (app, p, id) = (app.clone(), p.clone(), id.to_string());
     p.require("certificate:read")?;
     let wanted = Wanted::parse(&q)?;
     if wanted.include_key {
         p.require("certificate:write")?;
     }
-    let row = visible(&app, &p, &id).await?;
+    let row = visible(app, p, id).await?;
     let der = row.der.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -158,7 +157,7 @@ async fn export_as(
         .unwrap_or_else(|| row.id.clone())
         .replace(['"', '/', '\\'], "_");
     let key = if wanted.include_key {
-        Some(open_key(&app, &row)?)
+        Some(open_key(app, &row)?)
     } else {
         None
     };
@@ -166,10 +165,10 @@ async fn export_as(
     let (content_type, file, body) =
         encode(wanted.format, &cert, &chain, key.as_deref(), &pw, &name)?;
     crate::api::audit_event(
-        &app,
-        &p,
+        app,
+        p,
         "certificate.exported",
-        &id,
+        id,
         "high",
         json!({"format": q.format.as_deref().unwrap_or("pem"), "include_key": wanted.include_key, "include_chain": wanted.include_chain}),
     )
