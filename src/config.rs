@@ -44,6 +44,8 @@ pub struct Config {
     pub acme: AcmeConfig,
     pub revocation: RevocationConfig,
     pub scep: ScepConfig,
+    pub lifecycle: LifecycleConfig,
+    pub notifications: NotificationsConfig,
     /// Templates upserted into the store at every start (name → spec).
     pub templates: BTreeMap<String, TemplateSpec>,
     /// `SIGNET_*` environment variables that name no setting (Kubernetes'
@@ -125,6 +127,80 @@ pub struct AcmeConfig {
     /// …and ends at this fraction.
     pub ari_window_end: f64,
     pub validation: ValidationConfig,
+}
+
+/// `[lifecycle]`: automatic renewal and delivery to rotation targets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How often the renewal, delivery and notification jobs look for work.
+    pub tick_secs: u64,
+    /// The first retry of a failed renewal or delivery waits this long; each
+    /// further one twice as long, up to `retry_max_secs`.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// A delivery is given up after this many attempts (then `failed`).
+    pub delivery_attempts: u32,
+    /// Directories under which `file` rotation targets may write. Only the
+    /// configuration grants this: an API caller cannot name another place.
+    pub file_target_dirs: Vec<PathBuf>,
+    /// Let webhooks (rotation and notification) use plain `http://` URLs;
+    /// off, only `https://` is accepted.
+    pub allow_http_webhooks: bool,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            tick_secs: 60,
+            retry_base_secs: 60,
+            retry_max_secs: 6 * 3600,
+            delivery_attempts: 8,
+            file_target_dirs: Vec::new(),
+            allow_http_webhooks: false,
+        }
+    }
+}
+
+/// `[notifications]`: who hears of expiring certificates, renewals,
+/// pending approvals and revocations, and how.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// A JSON POST per event, signed like rotation webhooks.
+    pub webhook_url: String,
+    /// The HMAC-SHA256 key of `Signet-Signature` on notification webhooks.
+    pub webhook_secret: String,
+    /// Recipients of every event; templates and projects add their own.
+    pub email_to: Vec<String>,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Empty: no email.
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (a relay on
+    /// a trusted network only).
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            from: "signet@localhost".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,6 +375,8 @@ impl Default for Config {
             acme: AcmeConfig::default(),
             revocation: RevocationConfig::default(),
             scep: ScepConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            notifications: NotificationsConfig::default(),
             templates: BTreeMap::new(),
             ignored_env: Vec::new(),
         }

@@ -30,6 +30,9 @@ pub enum RequestKey {
     Csr(ParsedCsr),
     /// The server generates the key and keeps it sealed with the certificate.
     Generate(KeyType),
+    /// A key the server already holds (a renewal that keeps its key): sealed
+    /// again with the new certificate.
+    Held(PKey<openssl::pkey::Private>),
 }
 
 pub struct IssuanceRequest {
@@ -119,6 +122,11 @@ pub struct Resolved {
     pub key: KeyInfo,
     pub plan: CertPlan,
     pub approvals_required: u32,
+    /// The template renews what it issues over the API by itself.
+    pub auto_renew: bool,
+    /// Email recipients of the template's events.
+    #[serde(skip)]
+    pub notify_email: Vec<String>,
 }
 
 fn not_found<'a>(what: &'static str, name: &'a str) -> impl FnOnce(StoreError) -> IssueError + 'a {
@@ -160,6 +168,13 @@ pub async fn evaluate(app: &Core, req: &IssuanceRequest) -> Result<Resolved, Iss
             c.key.clone()
         }
         RequestKey::Generate(kt) => key_info_of(*kt),
+        RequestKey::Held(k) => {
+            let spki = k.public_key_to_der().map_err(CaError::from)?;
+            if blocked_keys::is_blocked(db, &spki).await? {
+                return Err(IssueError::KeyCompromised);
+            }
+            signet_ca::key::describe(k)?
+        }
     };
     let plan = policy::evaluate(
         &spec,
@@ -198,6 +213,8 @@ pub async fn evaluate(app: &Core, req: &IssuanceRequest) -> Result<Resolved, Iss
         key: key_info,
         plan: cert,
         approvals_required: plan.approvals_required.max(req.min_approvals),
+        auto_renew: spec.auto_renew,
+        notify_email: spec.notify_email.clone(),
     })
 }
 
@@ -235,7 +252,7 @@ pub async fn submit(app: &Core, req: IssuanceRequest) -> Result<Outcome, IssueEr
     // the row costs more than the signature.
     let key = match &req.key {
         RequestKey::Csr(c) => Some(c.public_key.clone()),
-        RequestKey::Generate(_) => None,
+        RequestKey::Generate(_) | RequestKey::Held(_) => None,
     };
     let row = reserve(app, req).await?;
     if row.status == certs::PENDING_APPROVAL {
@@ -281,6 +298,11 @@ pub async fn reserve(app: &Core, mut req: IssuanceRequest) -> Result<CertRow, Is
             let k = kt.generate()?;
             (k.public_key_to_der().map_err(CaError::from)?, None, Some(k))
         }
+        RequestKey::Held(k) => (
+            k.public_key_to_der().map_err(CaError::from)?,
+            None,
+            Some(k.clone()),
+        ),
     };
     // Everything the signature will cover is built once now: a plan OpenSSL
     // would refuse is answered before a row exists.
@@ -365,6 +387,21 @@ pub async fn reserve(app: &Core, mut req: IssuanceRequest) -> Result<CertRow, Is
             details: json!({"channel": row.channel, "template": resolved.template_name, "sans": resolved.plan.sans, "serial": row.serial}),
         });
         let mut stmts = vec![certs::insert_stmt(&row)];
+        // ACME and SCEP clients renew themselves; the scheduler renews what
+        // the API issues under a template that says so.
+        if resolved.auto_renew && req.channel == Channel::Api {
+            stmts.push(
+                Stmt::new("UPDATE certificates SET auto_renew = 1 WHERE id = $1").bind(id.clone()),
+            );
+        }
+        if pending {
+            stmts.extend(crate::lifecycle::notify::enqueue(
+                app,
+                crate::lifecycle::notify::Event::ApprovalPending,
+                &id,
+                0,
+            ));
+        }
         stmts.extend(linked.iter().cloned());
         match audit::with_event(&app.store, stmts, None, event).await {
             Err(StoreError::Conflict(_)) if !pending && attempt < 3 => continue,

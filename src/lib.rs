@@ -13,6 +13,7 @@ pub mod eab;
 pub mod error;
 pub mod issuance;
 pub mod jobs;
+pub mod lifecycle;
 pub mod metrics;
 pub mod ops;
 pub mod policy;
@@ -20,6 +21,7 @@ pub mod revocation;
 pub mod scep;
 pub mod server;
 pub mod store;
+pub mod timefmt;
 pub mod tokens;
 
 pub use app::{App, AppState, build_routers};

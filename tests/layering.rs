@@ -60,6 +60,8 @@ fn the_core_knows_no_front() {
         "src/store",
         "src/revocation",
         "src/jobs",
+        "src/lifecycle",
+        "src/timefmt.rs",
         "src/eab.rs",
         "src/challenges.rs",
     ]

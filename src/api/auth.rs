@@ -16,7 +16,7 @@ use crate::api::ApiState;
 use crate::error::ApiError;
 use crate::store::tokens::{self, TokenRow};
 
-pub const PERMISSIONS: [&str; 16] = [
+pub const PERMISSIONS: [&str; 19] = [
     "certificate:request",
     "certificate:read",
     "certificate:approve",
@@ -27,6 +27,9 @@ pub const PERMISSIONS: [&str; 16] = [
     "certificate:write",
     "template:write",
     "project:write",
+    "rotation:read",
+    "rotation:write",
+    "rotation:execute",
     "ca:read",
     "ca:admin",
     "acme:eab",
@@ -45,12 +48,14 @@ pub fn role_permissions(role: &str) -> &'static [&'static str] {
             "certificate:approve",
             "certificate:revoke",
             "certificate:archive",
+            "rotation:read",
+            "rotation:execute",
             "ca:read",
             "scep:challenge",
             "audit:read",
         ],
         "requester" => &["certificate:request", "certificate:read"],
-        "auditor" => &["certificate:read", "ca:read", "audit:read"],
+        "auditor" => &["certificate:read", "rotation:read", "ca:read", "audit:read"],
         _ => &[],
     }
 }

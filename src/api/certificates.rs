@@ -17,7 +17,7 @@ use super::auth::Principal;
 use super::json::ApiJson;
 use crate::api::ApiState;
 use crate::error::ApiError;
-use crate::issuance::{self, IssuanceRequest, IssueError, Outcome, RequestKey};
+use crate::issuance::{self, IssuanceRequest, Outcome, RequestKey};
 use crate::policy::Channel;
 use crate::revocation::{self, REASONS, RevokeError};
 use crate::store::certificates::{self as certs, CertRow};
@@ -78,7 +78,7 @@ fn not_found(e: StoreError) -> ApiError {
 }
 
 /// A certificate the caller may see: project-scoped tokens see their project only.
-pub(super) async fn visible(app: &ApiState, p: &Principal, id: &str) -> Result<CertRow, ApiError> {
+pub(crate) async fn visible(app: &ApiState, p: &Principal, id: &str) -> Result<CertRow, ApiError> {
     let row = certs::get(&app.store.read, id).await.map_err(not_found)?;
     if p.token.project_id.is_some() && p.token.project_id != row.project_id {
         return Err(ApiError::not_found("certificate"));
@@ -465,7 +465,10 @@ pub struct UpdateBody {
     /// String values only; replaces the tags.
     tags: Option<serde_json::Map<String, Value>>,
     description: Option<String>,
+    /// Let the scheduler renew it (API certificates, and imports with their key).
     auto_renew: Option<bool>,
+    /// Override the template's `renew_before`: `1/3`, `0.25`, `30d`, `12h`, `10m`; "" clears it.
+    renew_before: Option<String>,
 }
 
 async fn update(
@@ -475,9 +478,39 @@ async fn update(
     ApiJson(b): ApiJson<UpdateBody>,
 ) -> Result<Json<Certificate>, ApiError> {
     p.require("certificate:write")?;
-    visible(&app, &p, &id).await?;
+    let row = visible(&app, &p, &id).await?;
     check_tags(&b.tags)?;
+    if b.auto_renew == Some(true)
+        && (!matches!(row.channel.as_str(), "api" | "import")
+            || (row.key_sealed.is_none() && row.csr.is_none()))
+    {
+        return Err(ApiError::validation(format!(
+            "auto_renew: a {} certificate {} renewed by its client, not by Signet",
+            row.channel,
+            if matches!(row.channel.as_str(), "acme" | "scep") {
+                "is"
+            } else {
+                "without its key or CSR cannot be"
+            }
+        )));
+    }
+    if let Some(rb) = b.renew_before.as_deref().filter(|r| !r.is_empty()) {
+        crate::policy::renew::RenewBefore::parse(rb).map_err(ApiError::validation)?;
+    }
     set_properties(&app, &id, b.tags, b.description, b.auto_renew).await?;
+    if b.auto_renew.is_some() || b.renew_before.is_some() {
+        // Scheduled again from the new settings (a renewal under way finishes).
+        sqlx::query(
+            "UPDATE certificates SET renew_before = CASE WHEN $1 = '-' THEN renew_before WHEN $1 = '' THEN NULL ELSE $1 END, \
+             renewal_status = CASE WHEN renewal_status IN ('renewing', 'queued', 'renewed') THEN renewal_status ELSE NULL END, \
+             next_renewal_at = NULL, renew_failures = 0 WHERE id = $2",
+        )
+        .bind(b.renew_before.unwrap_or_else(|| "-".into()))
+        .bind(id.clone())
+        .execute(&app.store.write)
+        .await
+        .map_err(StoreError::from)?;
+    }
     super::audit_event(&app, &p, "certificate.updated", &id, "info", json!({})).await?;
     Ok(Json(load_view(&app, &id).await?))
 }
@@ -485,7 +518,7 @@ async fn update(
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Comment {
-    comment: Option<String>,
+    pub comment: Option<String>,
 }
 
 async fn approve(
@@ -737,8 +770,9 @@ async fn permanent_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Renew: the same template, subject and names. A server-generated key is
-/// replaced by a new one; a CSR-based certificate is re-signed for its key.
+/// Renew now: the same template, subject and names, through the pipeline
+/// (`lifecycle::renewal`); 201 with the successor, or 202 when it waits for
+/// approval.
 async fn renew(
     State(app): State<ApiState>,
     p: Principal,
@@ -746,49 +780,23 @@ async fn renew(
 ) -> Result<Response, ApiError> {
     p.require("certificate:request")?;
     let row = visible(&app, &p, &id).await?;
-    if row.der.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "invalid_state",
-            "only an issued certificate can be renewed",
-        ));
-    }
-    let sans: Vec<San> = serde_json::from_str(&row.sans).map_err(StoreError::from)?;
-    let key = match (&row.csr, &row.key_sealed) {
-        (_, Some(_)) => RequestKey::Generate(row.key_type.parse().unwrap_or(KeyType::EcP256)),
-        (Some(csr), None) => RequestKey::Csr(signet_ca::csr::parse(csr).map_err(IssueError::from)?),
-        (None, None) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "invalid_state",
-                "no key source to renew from (imported without a key)",
-            ));
-        }
-    };
-    let req = IssuanceRequest {
-        channel: Channel::Api,
-        requested_by: p.actor(),
-        template: row.template_id.clone(),
-        project: row.project_id.clone(),
-        subject: row
-            .common_name
-            .map(|cn| vec![("CN".to_string(), cn)])
-            .unwrap_or_default(),
-        sans,
-        key,
-        validity_days: None,
-        replaces_id: Some(id),
-        min_approvals: 0,
-        link: None,
-    };
-    let (status, new_id) = match issuance::submit(&app, req).await? {
+    renewed(
+        &app,
+        crate::lifecycle::renewal::renew(&app, &row, &p.actor()).await?,
+    )
+    .await
+}
+
+/// The answer to a renewal: the successor, and where it is.
+pub(crate) async fn renewed(app: &ApiState, outcome: Outcome) -> Result<Response, ApiError> {
+    let (status, new_id) = match outcome {
         Outcome::Issued(r) => (StatusCode::CREATED, r.id),
         Outcome::Pending(r) => (StatusCode::ACCEPTED, r.id),
     };
     Ok((
         status,
         [(header::LOCATION, format!("/api/v1/certificates/{new_id}"))],
-        Json(load_view(&app, &new_id).await?),
+        Json(load_view(app, &new_id).await?),
     )
         .into_response())
 }

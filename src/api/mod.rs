@@ -12,6 +12,7 @@ mod certificates;
 mod credentials;
 pub mod idempotency;
 pub mod json;
+mod lifecycle;
 mod openapi;
 mod route_table;
 pub use route_table::{ROUTES, Route};
@@ -52,7 +53,14 @@ impl Api {
 
 /// The resources that live under `/api/v1/projects/{projectId}/`: each is
 /// also reachable flat, scoped by the token's project (or none, for admins).
-pub const PROJECT_SCOPED: [&str; 3] = ["certificates", "acme-accounts", "eab-credentials"];
+pub const PROJECT_SCOPED: [&str; 6] = [
+    "certificates",
+    "acme-accounts",
+    "eab-credentials",
+    "renewals",
+    "renewal-queue",
+    "distributions",
+];
 
 /// The project a request's URL names (`/api/v1/projects/{projectId}/…`).
 #[derive(Clone)]
@@ -92,6 +100,7 @@ pub fn routes(state: ApiState) -> Router {
     Router::new()
         .merge(certificates::routes())
         .merge(projects::routes())
+        .merge(lifecycle::routes())
         .merge(templates::routes())
         .merge(cas::routes())
         .merge(credentials::routes())

@@ -17,6 +17,10 @@ use super::certificates::{
 use super::credentials::{
     AcmeAccount, CreateEab, CreateToken, EabCreated, EabCredential, Token, TokenCreated,
 };
+use super::lifecycle::{
+    Delivery, Distribution, Queued, QueuedRenewal, Renewal, RenewalsQuery, RotationConfig, Target,
+    TargetBody,
+};
 use super::projects::{Project, ProjectBody};
 use super::scep::{Challenge, ChallengeCreated, CreateChallenge, ListParams};
 use super::templates::{Create as CreateTemplate, Replace as ReplaceTemplate, Template};
@@ -167,6 +171,32 @@ pub static ROUTES: &[Route] = &[
         .issued(s::<Certificate>),
     r("GET", "/api/v1/certificates/{id}/renewal-history", "certificate:read", "Predecessors and successors")
         .ok(s::<RenewalHistory>),
+    r("GET", "/api/v1/renewals", "certificate:read", "The automatic-renewal status of every certificate the scheduler renews")
+        .query(s::<RenewalsQuery>).ok(s::<Page<Renewal>>),
+    r("GET", "/api/v1/renewal-queue", "certificate:read", "Renewals waiting for approval").ok(s::<Page<QueuedRenewal>>),
+    r("POST", "/api/v1/renewal-queue/{id}/approve", "certificate:approve", "Approve a queued renewal (N-of-M, no self-approval)")
+        .body(s::<Comment>).ok(s::<Certificate>),
+    r("POST", "/api/v1/renewal-queue/{id}/cancel", "certificate:approve", "Cancel a queued renewal (it is not retried)")
+        .body(s::<Comment>).ok(s::<Certificate>),
+    r("GET", "/api/v1/certificates/{id}/rotation/config", "rotation:read", "Rotation settings: delivery on renewal, auto_renew, renew_before")
+        .ok(s::<RotationConfig>),
+    r("PUT", "/api/v1/certificates/{id}/rotation/config", "rotation:write", "Change the rotation settings")
+        .body(s::<RotationConfig>).ok(s::<RotationConfig>),
+    r("POST", "/api/v1/certificates/{id}/rotation/trigger", "rotation:execute", "Renew the line now; the successor goes to every target")
+        .issued(s::<Certificate>),
+    r("GET", "/api/v1/certificates/{id}/rotation/history", "rotation:read", "Deliveries to the line's targets, newest first")
+        .ok(s::<Page<Delivery>>),
+    r("POST", "/api/v1/certificates/{id}/targets", "rotation:write", "Add a rotation target (file or webhook; a webhook's secret is shown once)")
+        .body(s::<TargetBody>).created(s::<Target>),
+    r("GET", "/api/v1/certificates/{id}/targets", "rotation:read", "The line's rotation targets").ok(s::<Page<Target>>),
+    r("GET", "/api/v1/certificates/{id}/targets/{targetId}", "rotation:read", "One rotation target").ok(s::<Target>),
+    r("PUT", "/api/v1/certificates/{id}/targets/{targetId}", "rotation:write", "Change a rotation target")
+        .body(s::<TargetBody>).ok(s::<Target>),
+    r("DELETE", "/api/v1/certificates/{id}/targets/{targetId}", "rotation:write", "Remove a rotation target").no_content(),
+    r("POST", "/api/v1/certificates/{id}/targets/{targetId}/sync", "rotation:execute", "Deliver the current certificate to the target again")
+        .accepted(s::<Queued>),
+    r("GET", "/api/v1/distributions", "rotation:read", "Every rotation target with its certificate and last delivery")
+        .ok(s::<Page<Distribution>>),
     r("POST", "/api/v1/certificates/import", "certificate:import", "Import a certificate, optional key and chain")
         .body(s::<ImportBody>).created(s::<Certificate>),
     r("POST", "/api/v1/certificates/import/preview", "certificate:import", "Parse and validate an import; store nothing")

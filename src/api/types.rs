@@ -8,17 +8,7 @@ use serde::{Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub i64);
 
-pub fn rfc3339(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// The calendar day (UTC) of a timestamp, `YYYY-MM-DD`.
-pub fn date(secs: i64) -> String {
-    rfc3339(secs)[..10].to_string()
-}
+pub use crate::timefmt::{date, rfc3339};
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -57,14 +47,5 @@ impl<T> Page<T> {
             items,
             next_cursor: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_render_as_rfc3339_utc() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::date(1_800_000_000), "2027-01-15");
     }
 }

@@ -12,9 +12,11 @@ use crate::issuance;
 use crate::revocation::crl;
 use crate::store::{Store, leases, new_id, now};
 
-/// Start the core's jobs: the CRL schedule, CRLs after revocations, and the
-/// reconcile of certificates left `issuing`.
+/// Start the core's jobs: the CRL schedule, CRLs after revocations, the
+/// reconcile of certificates left `issuing`, and the lifecycle (renewals,
+/// deliveries, notifications).
 pub fn start(app: &CoreState) {
+    crate::lifecycle::start(app);
     // The first round runs at once, so a CRL that lapsed while the server
     // was down is published right away.
     let every = Duration::from_secs(app.config.revocation.check_interval_secs);

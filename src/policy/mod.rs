@@ -5,6 +5,7 @@
 //! REST API all go through it (via `issuance`).
 
 mod matchers;
+pub mod renew;
 
 use std::fmt;
 use std::str::FromStr;
@@ -93,6 +94,22 @@ pub struct TemplateSpec {
     pub approvals_required: u32,
     /// notBefore is moved back this far to absorb client clock skew.
     pub backdate_secs: i64,
+    /// When set, certificates last this many minutes instead of
+    /// `default_validity_days` (short-lived certificates).
+    pub validity_minutes: u32,
+    /// New certificates from the API (and imports with a key) are renewed by
+    /// the scheduler before they expire.
+    pub auto_renew: bool,
+    /// When to renew: a fraction of the lifetime left (`1/3`, the default) or
+    /// a duration before notAfter (`30d`, `12h`, `10m`, `90s`).
+    pub renew_before: String,
+    /// Renewals of server-generated keys keep the key instead of a new one.
+    pub reuse_key: bool,
+    /// Days before notAfter at which a certificate not yet renewed is
+    /// announced as expiring.
+    pub notify_before_days: Vec<u32>,
+    /// Email recipients of this template's events, beside the global ones.
+    pub notify_email: Vec<String>,
 }
 
 impl Default for TemplateSpec {
@@ -122,6 +139,12 @@ impl Default for TemplateSpec {
             cn_from_first_san: true,
             approvals_required: 0,
             backdate_secs: 300,
+            validity_minutes: 0,
+            auto_renew: false,
+            renew_before: "1/3".into(),
+            reuse_key: false,
+            notify_before_days: vec![30, 14, 7, 1],
+            notify_email: Vec::new(),
         }
     }
 }
@@ -180,6 +203,10 @@ impl TemplateSpec {
             .find(|k| !EXT_KEY_USAGES.contains(&k.as_str()))
         {
             return Err(format!("ext_key_usage: unknown {k:?}"));
+        }
+        renew::RenewBefore::parse(&self.renew_before)?;
+        if self.validity_minutes > self.max_validity_days.saturating_mul(1440) {
+            return Err("validity_minutes exceeds max_validity_days".into());
         }
         if let Some(c) = self.ip.iter().find(|c| !matchers::valid_cidr(c)) {
             return Err(format!("ip: {c:?} is not a CIDR"));
@@ -478,7 +505,11 @@ pub fn evaluate(t: &TemplateSpec, r: &PolicyRequest<'_>) -> Result<Plan, Vec<Vio
             subject,
             sans,
             not_before: r.now - t.backdate_secs,
-            not_after: r.now + i64::from(days) * 86400,
+            not_after: if t.validity_minutes > 0 && r.validity_days.is_none() {
+                r.now + i64::from(t.validity_minutes) * 60
+            } else {
+                r.now + i64::from(days) * 86400
+            },
             key_usage: t.key_usage.clone(),
             ext_key_usage: t.ext_key_usage.clone(),
             ..Default::default()

@@ -97,6 +97,11 @@ pub async fn revoke_with(
             RevokeError::NotActive(current.status)
         });
     }
+    for s in
+        crate::lifecycle::notify::enqueue(app, crate::lifecycle::notify::Event::Revoked, &row.id, 0)
+    {
+        s.execute(&mut *tx).await?;
+    }
     // A compromised key stays dead: no channel may certify it again.
     if reason == KEY_COMPROMISE {
         blocked_keys::block_stmt(&row.public_key, &row.id)

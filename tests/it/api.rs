@@ -30,7 +30,8 @@ async fn every_route_for_every_role() {
             let path = r
                 .path
                 .replace("{id}", "nonexistent")
-                .replace("{projectId}", "nonexistent");
+                .replace("{projectId}", "nonexistent")
+                .replace("{targetId}", "nonexistent");
             let m = Method::from_bytes(method.as_bytes()).unwrap();
             let body = matches!(method, "POST" | "PUT").then(|| json!({}));
             let (status, body) = api.call(m, &path, body).await;
@@ -55,7 +56,10 @@ async fn every_route_for_every_role() {
         let (status, _) = anon
             .call(
                 Method::from_bytes(method.as_bytes()).unwrap(),
-                &path.replace("{id}", "x").replace("{projectId}", "x"),
+                &path
+                    .replace("{id}", "x")
+                    .replace("{projectId}", "x")
+                    .replace("{targetId}", "x"),
                 None,
             )
             .await;

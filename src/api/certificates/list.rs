@@ -22,7 +22,8 @@ use crate::store::{Backend, StoreError, now, projects};
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(default)]
 pub struct ListQuery {
-    /// pending_approval, rejected, issuing, active, revoked, archived, failed
+    /// pending_approval, rejected, issuing, active, revoked, archived, failed,
+    /// renewal_failed
     status: Option<String>,
     ca_id: Option<String>,
     /// Project ids or names.
@@ -57,8 +58,10 @@ enum Bind {
     Int(i64),
 }
 
-/// The statuses a certificate row can have.
-const STATUSES: [&str; 7] = [
+/// The statuses a certificate row can have, and `renewal_failed` (active,
+/// and its last automatic renewal failed).
+const STATUSES: [&str; 8] = [
+    "renewal_failed",
     "pending_approval",
     "rejected",
     "issuing",
@@ -218,7 +221,32 @@ impl Filter {
                 STATUSES.join(", ")
             )));
         }
-        f.any_of("status", &q.status);
+        let plain: Option<String> = q.status.as_ref().map(|st| {
+            st.split(',')
+                .filter(|s| *s != "renewal_failed")
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        if q.status
+            .as_deref()
+            .is_some_and(|st| st.split(',').any(|s| s == "renewal_failed"))
+        {
+            let ors = match plain.as_deref() {
+                Some(p) if !p.is_empty() => {
+                    let list: Vec<String> = p
+                        .split(',')
+                        .map(|s| f.param(Bind::Text(s.to_string())))
+                        .collect();
+                    format!(" OR status IN ({})", list.join(", "))
+                }
+                _ => String::new(),
+            };
+            f.clauses.push(format!(
+                "((status = 'active' AND renewal_status = 'failed'){ors})"
+            ));
+        } else {
+            f.any_of("status", &plain);
+        }
         f.any_of("ca_id", &q.ca_id);
         f.any_of("project_id", project);
         f.any_of("template_id", &q.template_id);

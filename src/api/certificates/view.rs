@@ -26,10 +26,17 @@ pub struct Extras {
     pub revoked_by: Option<String>,
     pub revocation_comment: Option<String>,
     pub has_key: i64,
+    pub renew_before: Option<String>,
+    pub renewal_status: Option<String>,
+    pub next_renewal_at: Option<i64>,
+    pub last_renew_attempt_at: Option<i64>,
+    pub last_renew_error: Option<String>,
+    pub renewed_by: Option<String>,
 }
 
 pub const EXTRA_COLUMNS: &str = "tags, description, auto_renew, revoked_by, revocation_comment, \
-    CAST(CASE WHEN key_sealed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_key";
+    CAST(CASE WHEN key_sealed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_key, renew_before, renewal_status, \
+    next_renewal_at, last_renew_attempt_at, last_renew_error, renewed_by";
 
 #[derive(Serialize, JsonSchema)]
 pub struct Certificate {
@@ -82,8 +89,28 @@ pub struct Certificate {
     pub tags: serde_json::Map<String, serde_json::Value>,
     pub description: Option<String>,
     pub auto_renew: bool,
+    /// This certificate's own renewal point (else its template's): a
+    /// fraction of the lifetime left (`1/3`) or a duration (`30d`, `10m`).
+    pub renew_before: Option<String>,
+    /// scheduled, due, renewing, queued (the successor waits for approval),
+    /// renewed or failed; null when the scheduler does not renew it.
+    pub renewal_status: Option<String>,
+    pub next_renewal_at: Option<Timestamp>,
+    pub last_renew_attempt_at: Option<Timestamp>,
+    pub last_renew_error: Option<String>,
+    /// The successor the last renewal requested.
+    pub renewed_by: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// The renewal state as people read it: a scheduled renewal whose time has
+/// come is `due`.
+pub fn renewal_state(status: Option<&str>, next: Option<i64>, now: i64) -> Option<String> {
+    match (status, next) {
+        (Some("scheduled"), Some(n)) if n <= now => Some("due".into()),
+        (s, _) => s.map(str::to_string),
+    }
 }
 
 pub fn reason_name(code: i64) -> Option<&'static str> {
@@ -157,6 +184,12 @@ pub fn render(row: &CertRow, x: &Extras, now: i64) -> Certificate {
         tags: serde_json::from_str(&x.tags).unwrap_or_default(),
         description: x.description.clone(),
         auto_renew: x.auto_renew != 0,
+        renew_before: x.renew_before.clone(),
+        renewal_status: renewal_state(x.renewal_status.as_deref(), x.next_renewal_at, now),
+        next_renewal_at: ts(x.next_renewal_at),
+        last_renew_attempt_at: ts(x.last_renew_attempt_at),
+        last_renew_error: x.last_renew_error.clone(),
+        renewed_by: x.renewed_by.clone(),
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
     }
