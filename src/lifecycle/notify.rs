@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 
@@ -181,16 +182,24 @@ async fn send_email(core: &Core, to: &[String], subject: &str, body: &str) -> Re
         .header(ContentType::TEXT_PLAIN)
         .body(body.to_string())
         .map_err(|e| e.to_string())?;
-    let builder = match smtp.security.as_str() {
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-        "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &smtp.host,
-        )),
-        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
-    }
-    .map_err(|e| e.to_string())?
-    .port(smtp.port)
-    .timeout(Some(std::time::Duration::from_secs(20)));
+    // The system's roots and Signet's own: an internal relay often carries
+    // a certificate from this CA.
+    let tls = || -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        if let Ok(pem) = std::fs::read(core.config.data_dir.join("root.pem")) {
+            b = b.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| e.to_string())?);
+        }
+        b.build_native().map_err(|e| e.to_string())
+    };
+    let security = match smtp.security.as_str() {
+        "none" => Tls::None,
+        "tls" => Tls::Wrapper(tls()?),
+        _ => Tls::Required(tls()?),
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .port(smtp.port)
+        .tls(security)
+        .timeout(Some(std::time::Duration::from_secs(20)));
     let builder = if smtp.username.is_empty() {
         builder
     } else {

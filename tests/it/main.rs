@@ -9,6 +9,7 @@ mod faults;
 mod foundation;
 mod hardening;
 mod helpers;
+mod lifecycle;
 mod replicas;
 mod revocation;
 mod scep;
