@@ -30,8 +30,8 @@ check() {
 
 build() {
   (cd "$REPO" && cargo build --quiet -p signet --bin signet && cargo build --quiet -p signet-testdns)
-  SIGNET="$REPO/target/debug/signet"
-  TESTDNS="$REPO/target/debug/signet-testdns"
+  SIGNET="${CARGO_TARGET_DIR:-$REPO/target}/debug/signet"
+  TESTDNS="${CARGO_TARGET_DIR:-$REPO/target}/debug/signet-testdns"
 }
 
 # start_server DATA_DIR: runs `signet serve` on free ports; sets HTTPS, HTTP, DIRECTORY.

@@ -14,9 +14,12 @@ use crate::helpers::*;
 
 /// A real HTTP server that records each POST (headers and body); the path
 /// `/fail` answers 500 to its first `fail_first` requests.
+/// (path, Signet-Signature, body) of each request.
+type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
 #[derive(Clone, Default)]
 struct Receiver {
-    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    seen: Seen,
     fail_first: Arc<Mutex<usize>>,
 }
 
@@ -616,4 +619,213 @@ async fn a_tightened_template_refuses_and_an_approval_template_queues() {
         .await;
     assert_eq!(s, 422, "{v}");
     t.stop().await;
+}
+
+/// Issue `n` certificates under a template that makes them due at once, then
+/// lengthen the template so that each line renews exactly once.
+async fn due_certificates(admin: &Api<'_>, n: usize) -> Vec<String> {
+    let spec = |minutes: u32| json!({"dns": ["*.example.test"], "validity_minutes": minutes, "auto_renew": true, "renew_before": "599s"});
+    let (s, v) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "short", "spec": spec(10)}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (s, v) = admin
+            .post(
+                "/api/v1/certificates",
+                json!({"csr_source_mode": "mazevault_generated", "template_id": "short", "requested_cn": format!("n{i}.example.test")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let (s, v) = admin
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/templates/short",
+            Some(json!({"spec": spec(60)})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    ids
+}
+
+/// How many successors each certificate has.
+async fn successors(admin: &Api<'_>, ids: &[String]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for id in ids {
+        let (_, h) = admin
+            .get(&format!("/api/v1/certificates/{id}/renewal-history"))
+            .await;
+        out.push(h["successors"].as_array().map(Vec::len).unwrap_or(0));
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_replicas_renew_and_notify_each_certificate_once() {
+    if std::env::var("PG_TEST_URL").is_err() {
+        eprintln!("skipped: needs PG_TEST_URL (./test.sh provides it)");
+        return;
+    }
+    let (hooks, url) = Receiver::start(0).await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let db = fresh_database(d1.path()).await;
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let cfg = |dir: &std::path::Path| {
+        let mut c = test_config(dir, db.clone());
+        c.master_key = master.clone();
+        c.lifecycle.tick_secs = 1;
+        c.lifecycle.allow_http_webhooks = true;
+        c.notifications.webhook_url = format!("{url}/notify");
+        c.notifications.webhook_secret = "s".into();
+        c
+    };
+    let a = start(cfg(d1.path())).await;
+    let b = start(cfg(d2.path())).await;
+    // The admin token of the first; both read the same store.
+    let admin = Api::admin(&a);
+    let ids = due_certificates(&admin, 8).await;
+    signet::jobs::start(&a.app.core);
+    signet::jobs::start(&b.app.core);
+    for id in &ids {
+        wait_until("the renewals", 60, || async {
+            cert(&admin, id).await["renewal_status"] == "renewed"
+        })
+        .await;
+    }
+    // Give both replicas more rounds to do anything twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(successors(&admin, &ids).await, vec![1; ids.len()]);
+    let notices = hooks.bodies("notify");
+    for id in &ids {
+        let n = notices
+            .iter()
+            .filter(|(_, b)| {
+                let v: Value = serde_json::from_slice(b).unwrap();
+                v["event"] == "renewal_succeeded" && v["certificate"]["id"] == id.as_str()
+            })
+            .count();
+        assert_eq!(n, 1, "one renewal notice for {id}");
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn kill_9_during_renewals_leaves_no_certificate_renewed_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = fresh_database(tmp.path()).await;
+    let env = [
+        ("SIGNET_LIFECYCLE__TICK_SECS", "1"),
+        ("SIGNET_DATABASE_URL", db.as_str()),
+    ];
+    let (child, https, _) = serve(&dir, &env).await;
+    let root =
+        reqwest::Certificate::from_pem(&std::fs::read(dir.join("root.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let token = std::fs::read_to_string(dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let call = |m: reqwest::Method, path: String, body: Option<Value>| {
+        let mut r = client
+            .request(m, format!("{https}{path}"))
+            .bearer_auth(&token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let spec = |minutes: u32| json!({"dns": ["*.example.test"], "validity_minutes": minutes, "auto_renew": true, "renew_before": "599s"});
+    let (s, _) = call(
+        reqwest::Method::POST,
+        "/api/v1/templates".into(),
+        Some(json!({"name": "short", "spec": spec(10)})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let (s, v) = call(
+            reqwest::Method::POST,
+            "/api/v1/certificates".into(),
+            Some(json!({"csr_source_mode": "mazevault_generated", "template_id": "short", "requested_cn": format!("k{i}.example.test")})),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let (s, _) = call(
+        reqwest::Method::PUT,
+        "/api/v1/templates/short".into(),
+        Some(json!({"spec": spec(60)})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // kill -9 as soon as the scheduler has renewed some, but not all.
+    let mut child = child;
+    let mut renewed_at_kill = 0;
+    for _ in 0..400 {
+        let (_, r) = call(
+            reqwest::Method::GET,
+            "/api/v1/renewals?status=renewed&limit=500".into(),
+            None,
+        )
+        .await;
+        renewed_at_kill = r["items"].as_array().unwrap().len();
+        if renewed_at_kill > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().await.unwrap();
+    assert!(
+        (1..ids.len()).contains(&renewed_at_kill),
+        "killed during the round: {renewed_at_kill} of {} renewed",
+        ids.len()
+    );
+    let (_, r) = {
+        // Restart on the same data and store: everything is renewed, once.
+        let (child2, https2, _) = serve(&dir, &env).await;
+        let client2 = client.clone();
+        let token2 = token.clone();
+        let get = |path: String| {
+            let r = client2.get(format!("{https2}{path}")).bearer_auth(&token2);
+            async move { r.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        for id in &ids {
+            for _ in 0..300 {
+                if get(format!("/api/v1/certificates/{id}")).await["renewal_status"] == "renewed" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let mut counts = Vec::new();
+        for id in &ids {
+            let h = get(format!("/api/v1/certificates/{id}/renewal-history")).await;
+            counts.push(h["successors"].as_array().map(Vec::len).unwrap_or(0));
+        }
+        drop(child2);
+        (https2, counts)
+    };
+    assert_eq!(
+        r,
+        vec![1; ids.len()],
+        "each certificate renewed exactly once"
+    );
 }
