@@ -45,6 +45,7 @@ pub fn build_routers(app: &AppState) -> (Router, Router) {
     let https = core()
         .merge(crate::acme::routes(app.acme.clone()))
         .merge(crate::api::routes(app.api.clone()))
+        .merge(crate::ui::routes())
         .merge(crate::scep::routes(app.scep.clone()));
     let http = core()
         .merge(

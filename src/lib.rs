@@ -23,5 +23,6 @@ pub mod server;
 pub mod store;
 pub mod timefmt;
 pub mod tokens;
+pub mod ui;
 
 pub use app::{App, AppState, build_routers};

@@ -78,7 +78,7 @@ fn the_core_knows_no_front() {
 
 #[test]
 fn the_fronts_meet_only_in_the_core() {
-    for front in ["acme", "api", "scep"] {
+    for front in ["acme", "api", "scep", "ui"] {
         let others: Vec<&str> = FRONTS_AND_SHELL
             .iter()
             .copied()

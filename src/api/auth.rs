@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 
 use crate::api::ApiState;
 use crate::error::ApiError;
+use crate::store::sessions;
 use crate::store::tokens::{self, TokenRow};
 
 pub const PERMISSIONS: [&str; 19] = [
@@ -60,10 +61,61 @@ pub fn role_permissions(role: &str) -> &'static [&'static str] {
     }
 }
 
-/// An authenticated caller.
+/// An authenticated caller: a bearer token, or a dashboard session that
+/// acts with its token's permissions.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub token: TokenRow,
+    /// The session id, when the caller came with the session cookie.
+    pub session: Option<String>,
+}
+
+/// The dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "signet_session";
+/// The header a cookie-authenticated mutation must carry (the session's
+/// CSRF token, which a page of another origin cannot read).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The principal of a live session cookie; a mutation must also carry the
+/// session's CSRF token.
+async fn from_session(parts: &Parts, app: &ApiState) -> Result<Option<Principal>, ApiError> {
+    let Some(secret) = cookie(parts, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some((session, csrf, token)) =
+        sessions::find_live(&app.store.read, &crate::tokens::hash(secret)).await?
+    else {
+        return Ok(None);
+    };
+    let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !safe && (sent.len() != csrf.len() || !openssl::memcmp::eq(sent, csrf.as_bytes())) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "a request made with the session cookie must carry its X-CSRF-Token",
+        ));
+    }
+    Ok(Some(Principal {
+        token,
+        session: Some(session),
+    }))
 }
 
 impl Principal {
@@ -95,6 +147,24 @@ pub struct AuthLimiter {
 }
 
 impl AuthLimiter {
+    /// The answer to a failed authentication from `ip`: 401, or 429 with
+    /// Retry-After once the address is over the limit.
+    pub fn refuse(&self, ip: IpAddr, why: &str) -> ApiError {
+        if let Some(wait) = self.fail(ip) {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many failed authentications from this address; retry in {} s",
+                    wait.as_secs()
+                ),
+            );
+            e.retry_after = Some(wait.as_secs().max(1));
+            return e;
+        }
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+    }
+
     /// Count a failed attempt; once the address is over the limit, how long
     /// until its window ends.
     fn fail(&self, ip: IpAddr) -> Option<Duration> {
@@ -138,23 +208,18 @@ impl FromRequestParts<ApiState> for Principal {
             None => None,
         };
         if let Some(t) = found {
-            return Ok(Principal { token: t });
+            return Ok(Principal {
+                token: t,
+                session: None,
+            });
         }
-        if let Some(wait) = app.auth_limiter.fail(ip) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many failed authentications from this address; retry in {} s",
-                    wait.as_secs()
-                ),
-            );
-            e.retry_after = Some(wait.as_secs().max(1));
-            return Err(e);
+        if token.is_none()
+            && let Some(p) = from_session(parts, app).await?
+        {
+            return Ok(p);
         }
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+        Err(app.auth_limiter.refuse(
+            ip,
             match token {
                 None => "missing bearer token",
                 Some(_) => "invalid, expired or revoked token",

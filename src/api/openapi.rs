@@ -175,8 +175,8 @@ fn operation(g: &mut SchemaGenerator, r: &Route, path: &str, id_prefix: &str) ->
             .split('/')
             .next()
             .unwrap_or_default()],
-        "security": [{"bearer": []}],
-        "x-permission": r.permission,
+        "security": if r.permission.is_empty() { json!([]) } else { json!([{"bearer": []}, {"session": []}]) },
+        "x-permission": if r.permission.is_empty() { "none" } else { r.permission },
         "parameters": params,
         "responses": responses,
     });
@@ -332,7 +332,11 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "signet_session",
+                            "description": "From POST /api/v1/sessions; mutations also send X-CSRF-Token"}
+            },
             "parameters": {
                 "RequestId": {"name": "X-Request-ID", "in": "header", "required": false, "schema": {"type": "string"},
                               "description": "Echoed on the response (generated when absent) and recorded in the audit log"},

@@ -23,6 +23,7 @@ use super::lifecycle::{
 };
 use super::projects::{Project, ProjectBody};
 use super::scep::{Challenge, ChallengeCreated, CreateChallenge, ListParams};
+use super::sessions::{Session, SignIn, Stats};
 use super::templates::{Create as CreateTemplate, Replace as ReplaceTemplate, Template};
 use super::types::Page;
 
@@ -133,7 +134,17 @@ const PEM: &[&str] = &["application/x-pem-file"];
 
 const C: &str = "/api/v1/certificates";
 
+/// The permission of routes that need no token (the sign-in itself).
+pub const PUBLIC: &str = "";
+
 pub static ROUTES: &[Route] = &[
+    r("POST", "/api/v1/sessions", PUBLIC, "Sign in: exchange an API token for a session cookie (HttpOnly, Secure, SameSite=Strict) and a CSRF token")
+        .body(s::<SignIn>).created(s::<Session>),
+    r("GET", "/api/v1/sessions/current", "certificate:read", "Who is calling: role, permissions, project, and a session's CSRF token")
+        .ok(s::<Session>),
+    r("DELETE", "/api/v1/sessions/current", "certificate:read", "Sign out: revoke the session and clear its cookie").no_content(),
+    r("GET", "/api/v1/stats", "certificate:read", "Counts for the overview: by status, expiring, pending, failed renewals, CRLs")
+        .ok(s::<Stats>),
     r("POST", "/api/v1/certificates/csr", "certificate:request",
       "Submit a CSR (uploaded_csr) or have the key generated (mazevault_generated); 201 issued, 202 pending approval; ?dry_run=true shows the plan")
         .query(s::<DryRun>).body(s::<SubmitBody>).issued(s::<Certificate>),

@@ -18,6 +18,7 @@ pub mod handles;
 pub mod leases;
 pub mod projects;
 pub mod scep;
+pub mod sessions;
 pub mod settings;
 pub mod sqlite;
 pub mod templates;

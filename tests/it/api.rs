@@ -25,7 +25,7 @@ async fn every_route_for_every_role() {
             t: &t,
             token: token(&t, role).await,
         };
-        for r in ROUTES {
+        for r in ROUTES.iter().filter(|r| !r.permission.is_empty()) {
             let (method, perm) = (r.method, r.permission);
             let path = r
                 .path
@@ -51,7 +51,11 @@ async fn every_route_for_every_role() {
         t: &t,
         token: String::new(),
     };
-    for (i, r) in ROUTES.iter().enumerate() {
+    for (i, r) in ROUTES
+        .iter()
+        .filter(|r| !r.permission.is_empty())
+        .enumerate()
+    {
         let (method, path) = (r.method, r.path);
         let (status, _) = anon
             .call(
@@ -87,7 +91,11 @@ async fn every_route_for_every_role() {
     for r in ROUTES {
         assert_eq!(
             doc["paths"][r.path][r.method.to_lowercase()]["x-permission"],
-            r.permission
+            if r.permission.is_empty() {
+                "none"
+            } else {
+                r.permission
+            }
         );
     }
     t.stop().await;

@@ -556,3 +556,159 @@ async fn the_cli_is_a_client_of_the_api() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn dashboard_sessions_are_http_only_cookies_with_csrf() {
+    let t = spawn_app().await;
+    let url = |p: &str| format!("{}{p}", t.https_url);
+    // The page: served from the binary, with its security headers.
+    let r = t.client.get(url("/ui/")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains("http://") && !html.contains("https://"));
+    // Sign in with a token: a cookie, never the token again.
+    let (_, tok) = Api::admin(&t)
+        .post(
+            "/api/v1/tokens",
+            json!({"role": "operator", "name": "browser"}),
+        )
+        .await;
+    let bad = t
+        .client
+        .post(url("/api/v1/sessions"))
+        .json(&json!({"token": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let r = t
+        .client
+        .post(url("/api/v1/sessions"))
+        .json(&json!({"token": tok["token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Max-Age="] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["role"], "operator");
+    assert!(
+        me["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("certificate:approve"))
+    );
+    let csrf = me["csrf_token"].as_str().unwrap().to_string();
+    // Reads work with the cookie; mutations need the CSRF token too; the
+    // session has the token's permissions and no more.
+    let get = t
+        .client
+        .get(url("/api/v1/certificates"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    let challenge = json!({"profile": "default"});
+    let no_csrf = t
+        .client
+        .post(url("/api/v1/scep/challenges"))
+        .header("cookie", &cookie)
+        .json(&challenge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let v: Value = no_csrf.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "csrf");
+    let forbidden = t
+        .client
+        .post(url("/api/v1/tokens"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forbidden.status(),
+        403,
+        "an operator's session cannot make tokens"
+    );
+    // Sign-out revokes the session; revoking the token ends its sessions too.
+    let out = t
+        .client
+        .delete(url("/api/v1/sessions/current"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = t
+        .client
+        .get(url("/api/v1/certificates"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    let r = t
+        .client
+        .post(url("/api/v1/sessions"))
+        .json(&json!({"token": tok["token"]}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (s, _) = Api::admin(&t)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/tokens/{}", tok["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let after = t
+        .client
+        .get(url("/api/v1/certificates"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        401,
+        "a revoked token's session ends with it"
+    );
+    // The overview's counts.
+    let (s, stats) = Api::admin(&t).get("/api/v1/stats").await;
+    assert_eq!(s, 200, "{stats}");
+    assert!(stats["by_status"]["active"].as_i64().unwrap() >= 1);
+    assert!(!stats["cas"].as_array().unwrap().is_empty());
+    t.stop().await;
+}

@@ -32,11 +32,13 @@ pub struct Extras {
     pub last_renew_attempt_at: Option<i64>,
     pub last_renew_error: Option<String>,
     pub renewed_by: Option<String>,
+    pub approvals_given: i64,
 }
 
 pub const EXTRA_COLUMNS: &str = "tags, description, auto_renew, revoked_by, revocation_comment, \
     CAST(CASE WHEN key_sealed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_key, renew_before, renewal_status, \
-    next_renewal_at, last_renew_attempt_at, last_renew_error, renewed_by";
+    next_renewal_at, last_renew_attempt_at, last_renew_error, renewed_by, \
+    (SELECT COUNT(*) FROM approvals a WHERE a.certificate_id = certificates.id) AS approvals_given";
 
 #[derive(Serialize, JsonSchema)]
 pub struct Certificate {
@@ -79,6 +81,8 @@ pub struct Certificate {
     pub requested_by: String,
     pub requested_at: Timestamp,
     pub approvals_required: i64,
+    /// Approvals recorded so far (N of `approvals_required`).
+    pub approvals_given: i64,
     pub revoked_at: Option<Timestamp>,
     /// RFC 5280 name, e.g. keyCompromise
     pub revocation_reason: Option<String>,
@@ -172,6 +176,7 @@ pub fn render(row: &CertRow, x: &Extras, now: i64) -> Certificate {
         requested_by: row.requested_by.clone(),
         requested_at: Timestamp(row.created_at),
         approvals_required: row.approvals_required,
+        approvals_given: x.approvals_given,
         revoked_at: ts(row.revoked_at),
         revocation_reason: row
             .revocation_reason
