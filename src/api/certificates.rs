@@ -499,17 +499,8 @@ async fn update(
     }
     set_properties(&app, &id, b.tags, b.description, b.auto_renew).await?;
     if b.auto_renew.is_some() || b.renew_before.is_some() {
-        // Scheduled again from the new settings (a renewal under way finishes).
-        sqlx::query(
-            "UPDATE certificates SET renew_before = CASE WHEN $1 = '-' THEN renew_before WHEN $1 = '' THEN NULL ELSE $1 END, \
-             renewal_status = CASE WHEN renewal_status IN ('renewing', 'queued', 'renewed') THEN renewal_status ELSE NULL END, \
-             next_renewal_at = NULL, renew_failures = 0 WHERE id = $2",
-        )
-        .bind(b.renew_before.unwrap_or_else(|| "-".into()))
-        .bind(id.clone())
-        .execute(&app.store.write)
-        .await
-        .map_err(StoreError::from)?;
+        crate::lifecycle::renewal::reschedule(&app, &id, b.auto_renew, b.renew_before.as_deref())
+            .await?;
     }
     super::audit_event(&app, &p, "certificate.updated", &id, "info", json!({})).await?;
     Ok(Json(load_view(&app, &id).await?))

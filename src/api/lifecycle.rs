@@ -285,20 +285,14 @@ async fn put_config(
     if let Some(rb) = b.renew_before.as_deref().filter(|r| !r.is_empty()) {
         crate::policy::renew::RenewBefore::parse(rb).map_err(ApiError::validation)?;
     }
-    sqlx::query(
-        "UPDATE certificates SET rotation_config = $1, auto_renew = COALESCE($2, auto_renew), \
-         renew_before = CASE WHEN $3 = '-' THEN renew_before WHEN $3 = '' THEN NULL ELSE $3 END, \
-         renewal_status = CASE WHEN renewal_status IN ('renewing', 'queued', 'renewed') THEN renewal_status ELSE NULL END, \
-         next_renewal_at = NULL, updated_at = $4 WHERE id = $5",
-    )
-    .bind(json!({"enabled": b.enabled}).to_string())
-    .bind(b.auto_renew.map(i64::from))
-    .bind(b.renew_before.clone().unwrap_or_else(|| "-".into()))
-    .bind(now())
-    .bind(id.clone())
-    .execute(&app.store.write)
-    .await
-    .map_err(StoreError::from)?;
+    sqlx::query("UPDATE certificates SET rotation_config = $1 WHERE id = $2")
+        .bind(json!({"enabled": b.enabled}).to_string())
+        .bind(id.clone())
+        .execute(&app.store.write)
+        .await
+        .map_err(StoreError::from)?;
+    crate::lifecycle::renewal::reschedule(&app, &id, b.auto_renew, b.renew_before.as_deref())
+        .await?;
     super::audit_event(
         &app,
         &p,

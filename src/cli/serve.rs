@@ -78,6 +78,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     println!("https: {https_url}");
     println!("http: {http_url}");
     println!("acme directory: {https_url}/acme/directory");
+    println!("dashboard: {https_url}/ui/");
     if app.config.scep.profiles.contains_key("default") {
         println!(
             "scep: {http_url}/scep/default (challenge: {})",

@@ -316,3 +316,27 @@ pub async fn run_round(core: &Core) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// New renewal settings for a certificate (`None` keeps one; an empty
+/// `renew_before` falls back to the template's): it is scheduled again from
+/// them, while a renewal under way finishes.
+pub async fn reschedule(
+    core: &Core,
+    id: &str,
+    auto_renew: Option<bool>,
+    renew_before: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE certificates SET auto_renew = COALESCE($1, auto_renew), \
+         renew_before = CASE WHEN $2 = '-' THEN renew_before WHEN $2 = '' THEN NULL ELSE $2 END, \
+         renewal_status = CASE WHEN renewal_status IN ('renewing', 'queued', 'renewed') THEN renewal_status ELSE NULL END, \
+         next_renewal_at = NULL, renew_failures = 0, updated_at = $3 WHERE id = $4",
+    )
+    .bind(auto_renew.map(i64::from))
+    .bind(renew_before.unwrap_or("-").to_string())
+    .bind(now())
+    .bind(id.to_string())
+    .execute(&core.store.write)
+    .await?;
+    Ok(())
+}

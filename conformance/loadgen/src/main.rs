@@ -48,6 +48,10 @@ enum Cmd {
         token: String,
         #[arg(long, default_value_t = 200)]
         count: u64,
+        /// Time the dashboard's certificate list page instead: each sample
+        /// is its three requests (templates, projects, the page of 50).
+        #[arg(long)]
+        dashboard: bool,
     },
     /// SCEP PKCSReq enrolments against a profile with a static challenge.
     Scep {
@@ -118,7 +122,8 @@ async fn main() -> anyhow::Result<()> {
             ca_bundle,
             token,
             count,
-        } => measure::list(&url, &ca_bundle, &token, count).await,
+            dashboard,
+        } => measure::list(&url, &ca_bundle, &token, count, dashboard).await,
         Cmd::Scep {
             url,
             challenge,

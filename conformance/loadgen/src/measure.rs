@@ -230,13 +230,19 @@ pub async fn ocsp(data_dir: &Path, count: u64) -> anyhow::Result<()> {
 }
 
 /// p50/p99 of typical list queries over HTTPS, one at a time (first page and a later page).
-pub async fn list(url: &str, ca_bundle: &Path, token: &str, count: u64) -> anyhow::Result<()> {
+pub async fn list(
+    url: &str,
+    ca_bundle: &Path,
+    token: &str,
+    count: u64,
+    dashboard: bool,
+) -> anyhow::Result<()> {
     let mut b = reqwest::Client::builder();
     for c in reqwest::Certificate::from_pem_bundle(&std::fs::read(ca_bundle)?)? {
         b = b.add_root_certificate(c);
     }
     let http = b.build()?;
-    let queries = [
+    let api_queries = [
         "limit=50",
         "status=revoked&limit=50",
         "status=active,revoked&sort=not_after&order=desc&limit=50",
@@ -245,6 +251,25 @@ pub async fn list(url: &str, ca_bundle: &Path, token: &str, count: u64) -> anyho
         "common_name=seed99&limit=50",
         "san=seed4242.bench.test&limit=50",
     ];
+    // What the dashboard's list page asks for: newest first, a status, a
+    // name search, soonest expiry.
+    let page_queries = [
+        "limit=50",
+        "status=revoked&limit=50",
+        "common_name=seed99&limit=50",
+        "sort=expires_at&order=asc&limit=50",
+    ];
+    let queries: &[&str] = if dashboard {
+        &page_queries
+    } else {
+        &api_queries
+    };
+    // The page's other requests (its pickers), made with each page load.
+    let extra: &[&str] = if dashboard {
+        &["/api/v1/templates", "/api/v1/projects"]
+    } else {
+        &[]
+    };
     let mut report = serde_json::Map::new();
     for q in queries {
         let mut ms = Vec::new();
@@ -255,6 +280,15 @@ pub async fn list(url: &str, ca_bundle: &Path, token: &str, count: u64) -> anyho
                 None => format!("{url}/api/v1/certificates?{q}"),
             };
             let start = Instant::now();
+            for e in extra {
+                let r = http
+                    .get(format!("{url}{e}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "{e}: {}", r.status());
+                r.bytes().await?;
+            }
             let r = http.get(&full).bearer_auth(token).send().await?;
             anyhow::ensure!(r.status().is_success(), "{full}: {}", r.status());
             let v: serde_json::Value = r.json().await?;
