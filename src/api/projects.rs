@@ -36,6 +36,8 @@ pub struct Project {
     pub default_template_id: Option<String>,
     /// Templates the project's requests may use; empty means any.
     pub allowed_templates: Vec<String>,
+    /// Who hears of the project's certificates (expiry, renewals, approvals, revocations).
+    pub notify_email: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -48,6 +50,7 @@ impl From<&ProjectRow> for Project {
             description: r.description.clone(),
             default_template_id: r.default_template_id.clone(),
             allowed_templates: r.allowed_templates(),
+            notify_email: r.notify_email(),
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         }
@@ -66,6 +69,9 @@ pub struct ProjectBody {
     /// Template ids or names; empty or absent means any template.
     #[serde(default)]
     pub allowed_templates: Vec<String>,
+    /// Email recipients of the project's notifications.
+    #[serde(default)]
+    pub notify_email: Vec<String>,
 }
 
 /// The project a URL names (id or name), as the caller may see it: a
@@ -90,6 +96,15 @@ pub async fn visible(app: &ApiState, p: &Principal, id: &str) -> Result<ProjectR
 /// Resolve template names to ids and check the name: what is stored.
 async fn checked(app: &ApiState, b: ProjectBody) -> Result<(ProjectBody, Vec<String>), ApiError> {
     let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if let Some(bad) = b
+        .notify_email
+        .iter()
+        .find(|e| e.parse::<lettre::Address>().is_err())
+    {
+        return Err(ApiError::validation(format!(
+            "notify_email: {bad:?} is not an email address"
+        )));
+    }
     if b.name.is_empty() || b.name.len() > 64 || !b.name.chars().all(ok) {
         return Err(ApiError::validation(
             "name: 1 to 64 letters, digits, '-', '_' or '.'",
@@ -135,6 +150,7 @@ fn fields<'a>(b: &'a ProjectBody, allowed: &'a [String]) -> ProjectFields<'a> {
         description: b.description.as_deref(),
         default_template_id: b.default_template_id.as_deref(),
         allowed_templates: allowed,
+        notify_email: &b.notify_email,
     }
 }
 

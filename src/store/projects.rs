@@ -13,6 +13,8 @@ pub struct ProjectRow {
     pub default_template_id: Option<String>,
     /// JSON array of template ids; empty means any template.
     pub allowed_templates: String,
+    /// JSON array of email addresses that hear of the project's events.
+    pub notify_email: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -21,10 +23,13 @@ impl ProjectRow {
     pub fn allowed_templates(&self) -> Vec<String> {
         serde_json::from_str(&self.allowed_templates).unwrap_or_default()
     }
+
+    pub fn notify_email(&self) -> Vec<String> {
+        serde_json::from_str(&self.notify_email).unwrap_or_default()
+    }
 }
 
-const COLUMNS: &str =
-    "id, name, description, default_template_id, allowed_templates, created_at, updated_at";
+const COLUMNS: &str = "id, name, description, default_template_id, allowed_templates, notify_email, created_at, updated_at";
 
 pub async fn find<'e>(
     db: impl Executor<'e, Database = Any>,
@@ -71,6 +76,7 @@ pub struct ProjectFields<'a> {
     pub description: Option<&'a str>,
     pub default_template_id: Option<&'a str>,
     pub allowed_templates: &'a [String],
+    pub notify_email: &'a [String],
 }
 
 /// Insert a new project; a taken name is `StoreError::Conflict`.
@@ -81,8 +87,8 @@ pub async fn create<'e>(
     let id = new_id();
     let t = now();
     let done = sqlx::query(
-        "INSERT INTO projects (id, name, description, default_template_id, allowed_templates, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO projects (id, name, description, default_template_id, allowed_templates, notify_email, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $7, $6, $6) ON CONFLICT (name) DO NOTHING",
     )
     .bind(id.clone())
     .bind(f.name.to_string())
@@ -90,6 +96,7 @@ pub async fn create<'e>(
     .bind(f.default_template_id.map(str::to_string))
     .bind(serde_json::to_string(f.allowed_templates)?)
     .bind(t)
+    .bind(serde_json::to_string(f.notify_email)?)
     .execute(db)
     .await?;
     if done.rows_affected() == 0 {
@@ -108,7 +115,7 @@ pub async fn update<'e>(
 ) -> Result<()> {
     let done = sqlx::query(
         "UPDATE projects SET name = $1, description = $2, default_template_id = $3, allowed_templates = $4, \
-         updated_at = $5 WHERE id = $6 AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.name = $1 AND o.id <> $6)",
+         updated_at = $5, notify_email = $7 WHERE id = $6 AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.name = $1 AND o.id <> $6)",
     )
     .bind(f.name.to_string())
     .bind(f.description.map(str::to_string))
@@ -116,6 +123,7 @@ pub async fn update<'e>(
     .bind(serde_json::to_string(f.allowed_templates)?)
     .bind(now())
     .bind(id.to_string())
+    .bind(serde_json::to_string(f.notify_email)?)
     .execute(db)
     .await?;
     if done.rows_affected() == 0 {

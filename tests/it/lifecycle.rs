@@ -829,3 +829,125 @@ async fn kill_9_during_renewals_leaves_no_certificate_renewed_twice() {
         "each certificate renewed exactly once"
     );
 }
+
+#[tokio::test]
+async fn expiring_certificates_without_a_successor_are_announced_once() {
+    let (hooks, url) = Receiver::start(0).await;
+    let t = spawn_app_with(move |c| {
+        c.lifecycle.allow_http_webhooks = true;
+        c.notifications.webhook_url = format!("{url}/notify");
+        c.notifications.webhook_secret = "s".into();
+    })
+    .await;
+    let admin = Api::admin(&t);
+    let (s, _) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "short", "spec": {"dns": ["*.example.test"], "validity_minutes": 10}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let issue = |cn: &'static str| {
+        let admin = &admin;
+        async move {
+            let (s, v) = admin
+                .post("/api/v1/certificates", json!({"csr_source_mode": "mazevault_generated", "template_id": "short", "requested_cn": cn}))
+                .await;
+            assert_eq!(s, 201, "{v}");
+            v["id"].as_str().unwrap().to_string()
+        }
+    };
+    // `alone` has no successor; `old` is followed by a newer certificate for
+    // the same name from the same template (as an ACME client's renewal is).
+    let alone = issue("alone.example.test").await;
+    let old = issue("twice.example.test").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let newer = issue("twice.example.test").await;
+    for _ in 0..2 {
+        signet::lifecycle::notify::scan_expiring(&t.app)
+            .await
+            .unwrap();
+        signet::lifecycle::notify::send_round(&t.app).await.unwrap();
+    }
+    let events = |event: &str| -> Vec<(String, i64)> {
+        hooks
+            .bodies("notify")
+            .iter()
+            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap())
+            .filter(|v| v["event"] == event)
+            .map(|v| {
+                (
+                    v["certificate"]["id"].as_str().unwrap().to_string(),
+                    v["threshold_days"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut expiring = events("expiring");
+    expiring.sort();
+    let mut want = vec![(alone.clone(), 1), (newer.clone(), 1)];
+    want.sort();
+    assert_eq!(
+        expiring, want,
+        "once each, at the 1-day threshold; {old} has a successor"
+    );
+    assert!(
+        hooks
+            .bodies("notify")
+            .iter()
+            .all(|(sig, b)| signature_ok(sig, b"s", b))
+    );
+    // A revocation is announced too.
+    let (s, _) = admin
+        .post(
+            &format!("/api/v1/certificates/{alone}/revoke"),
+            json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    signet::lifecycle::notify::send_round(&t.app).await.unwrap();
+    assert_eq!(events("revoked"), vec![(alone.clone(), 0)]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn reuse_key_renews_with_the_same_key() {
+    let t = spawn_app().await;
+    let admin = Api::admin(&t);
+    let (s, _) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "same-key", "spec": {"dns": ["*.example.test"], "validity_minutes": 10, "auto_renew": true,
+                   "renew_before": "599s", "reuse_key": true}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, v) = admin
+        .post("/api/v1/certificates", json!({"csr_source_mode": "mazevault_generated", "template_id": "same-key", "requested_cn": "k.example.test"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..2 {
+        signet::lifecycle::renewal::run_round(&t.app).await.unwrap();
+    }
+    let c = cert(&admin, &id).await;
+    assert_eq!(c["renewal_status"], "renewed", "{c}");
+    let succ = c["renewed_by"].as_str().unwrap().to_string();
+    let spki = |id: String| {
+        let app = &t.app;
+        async move {
+            signet::store::certificates::get(&app.store.read, &id)
+                .await
+                .unwrap()
+                .public_key
+        }
+    };
+    assert_eq!(
+        spki(id.clone()).await,
+        spki(succ.clone()).await,
+        "the same key"
+    );
+    assert_eq!(cert(&admin, &succ).await["key_source"], "server_generated");
+    t.stop().await;
+}
