@@ -22,6 +22,9 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+# The dashboard is tested in Debian's chromium; certutil gives it the test root.
+command -v chromium >/dev/null || need+=(chromium)
+command -v certutil >/dev/null || need+=(libnss3-tools)
 # The lifecycle tests mail a real SMTP server: Debian's aiosmtpd.
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then
