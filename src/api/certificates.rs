@@ -889,9 +889,8 @@ async fn revocation_status(
     Path(id): Path<String>,
 ) -> Result<Json<RevocationStatus>, ApiError> {
     p.require("certificate:read")?;
-    visible(&app, &p, &id).await?;
+    let row = visible(&app, &p, &id).await?;
     let v = load_view(&app, &id).await?;
-    let row = certs::get(&app.store.read, &id).await.map_err(not_found)?;
     let crl_number = match row.revoked_at.filter(|_| row.status == certs::REVOKED) {
         Some(at) => sqlx::query_scalar(
             "SELECT MIN(number) FROM crls WHERE ca_id = $1 AND this_update >= $2",

@@ -5,6 +5,7 @@
 //! restart or a second replica never sends one twice, and a failed send is
 //! retried with backoff.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use lettre::message::{Mailbox, header::ContentType};
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use super::{backoff, webhook};
 
 use crate::core_state::Core;
+use crate::policy::TemplateSpec;
 use crate::store::batch::Stmt;
 use crate::store::{StoreError, new_id, now};
 
@@ -126,10 +128,14 @@ pub async fn scan_expiring(core: &Core) -> Result<u64, StoreError> {
 
 /// Who hears of a certificate's events by email: the global list, its
 /// template's and its project's.
-async fn email_recipients(core: &Core, cert: &Value) -> Result<Vec<String>, StoreError> {
+async fn email_recipients(
+    core: &Core,
+    specs: &HashMap<String, TemplateSpec>,
+    cert: &Value,
+) -> Result<Vec<String>, StoreError> {
     let mut to = core.config.notifications.email_to.clone();
     if let Some(t) = cert["template_id"].as_str()
-        && let Some(spec) = super::template_specs(core).await?.get(t)
+        && let Some(spec) = specs.get(t)
     {
         to.extend(spec.notify_email.iter().cloned());
     }
@@ -228,12 +234,18 @@ pub async fn send_round(core: &Core) -> Result<(), StoreError> {
     .fetch_all(&core.store.read)
     .await?;
     let n = &core.config.notifications;
+    // Templates are read once a round, not once a message.
+    let specs = if due.is_empty() {
+        HashMap::new()
+    } else {
+        super::template_specs(core).await?
+    };
     for (id, event, cert_id, threshold, channel, attempts) in due {
         let cert = super::certificate_summary(core, &cert_id).await?;
         let started = Instant::now();
         let (outcome, recipients) = match channel.as_str() {
             "email" => {
-                let to = email_recipients(core, &cert).await?;
+                let to = email_recipients(core, &specs, &cert).await?;
                 let subject = subject_line(&event, threshold, &cert);
                 let body = format!(
                     "{subject}\n\n{}\n\nSignet ({})",
