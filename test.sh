@@ -48,6 +48,9 @@ as_pg "$PGBIN/pg_ctl -D $PGTMP/data -l $PGTMP/log -w -o \"-k $PGTMP -c listen_ad
   || { echo "PostgreSQL did not start; its log:" >&2; cat "$PGTMP/log" >&2; exit 1; }
 PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
+# CI builds once: the incremental cache would only take disk.
+export CARGO_INCREMENTAL=0
+
 # --- 3. Lint ---------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -8,8 +8,6 @@
 source "$(dirname "$0")/lib/common.sh"
 echo "conformance: kill -9 under ACME load"
 build
-(cd "$REPO" && cargo build --quiet -p signet-loadgen)
-LOADGEN="${CARGO_TARGET_DIR:-$REPO/target}/debug/signet-loadgen"
 export SIGNET_ACME__VALIDATION__HOSTS='*.example.test=127.0.0.1'
 export SIGNET_RECONCILE_AFTER_SECS=2
 DURATION=${FAULTS_DURATION:-12}

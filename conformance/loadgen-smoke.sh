@@ -4,8 +4,6 @@
 # conformance/bench.sh measures.
 source "$(dirname "$0")/lib/common.sh"
 build
-(cd "$REPO" && cargo build --quiet -p signet-loadgen)
-LOADGEN="${CARGO_TARGET_DIR:-$REPO/target}/debug/signet-loadgen"
 HTTP01_PORT=${HTTP01_PORT:-5402}
 DATA="$WORK/data"
 export SIGNET_ACME__VALIDATION__HTTP01_PORT=$HTTP01_PORT

@@ -28,10 +28,16 @@ check() {
   if [ "$rc" -eq 0 ]; then pass "$name"; else fail "$name"; sed 's/^/       /' "$WORK/check.log" | tail -25; fi
 }
 
+# build: every workspace binary, with the same target set (and so the same
+# resolved features) as `cargo test --workspace`, so that after the tests this
+# compiles nothing: a per-package build resolves other features and would
+# build the dependency tree a second time, which doubles CI's disk use.
 build() {
-  (cd "$REPO" && cargo build --quiet -p signet --bin signet && cargo build --quiet -p signet-testdns)
-  SIGNET="${CARGO_TARGET_DIR:-$REPO/target}/debug/signet"
-  TESTDNS="${CARGO_TARGET_DIR:-$REPO/target}/debug/signet-testdns"
+  (cd "$REPO" && cargo build --quiet --workspace --all-targets)
+  local bin="${CARGO_TARGET_DIR:-$REPO/target}/debug"
+  SIGNET="$bin/signet"
+  TESTDNS="$bin/signet-testdns"
+  LOADGEN="$bin/signet-loadgen"
 }
 
 # start_server DATA_DIR: runs `signet serve` on free ports; sets HTTPS, HTTP, DIRECTORY.
