@@ -2,7 +2,8 @@
 Playwright): sign in, request a certificate with a generated key and open its
 PKCS#12 with openssl, find it in the list and on its page, an approval by a
 second user with self-approval refused, a revocation with a reason, an EAB key
-shown once, the audit chain verified. Every page must load nothing from
+shown once, a template whose validation errors show next to their fields, the
+audit chain verified. Every page must load nothing from
 another origin and carry a Content-Security-Policy. Screenshots go to OUT.
 
 usage: ui_test.py BASE_URL ROOT_PEM ADMIN_TOKEN OPERATOR_TOKEN OUT_DIR
@@ -44,7 +45,7 @@ with sync_playwright() as p:
     page = ctx.new_page()
     page.on("request", lambda r: foreign.append(r.url) if urlparse(r.url).netloc not in (origin, "") and not r.url.startswith(("data:", "blob:")) else None)
     errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not any(f"status of {c}" in m.text for c in (401, 403, 409)) else None)  # the refusals this test provokes
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not any(f"status of {c}" in m.text for c in (401, 403, 409, 422)) else None)  # the refusals this test provokes
 
     # The page and its security headers.
     resp = page.goto(base + "/ui/")
@@ -141,6 +142,33 @@ with sync_playwright() as p:
     page.reload()
     expect(page.get_by_role("heading", name="ACME external account binding")).to_be_visible()
     assert secret not in page.content()
+
+    # A template built in the form, with the API's validation errors next to their fields.
+    page.get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("heading", name="New template")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("ui-made")
+    page.get_by_label("dns", exact=True).fill("*.ui.example.test")
+    page.get_by_label("default validity days", exact=True).fill("1000")
+    page.get_by_label("key types", exact=True).fill("ec-p256, dsa-1024")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#spec-default_validity_days-error")).to_contain_text("exceeds max_validity_days")
+    expect(page.locator("#spec-key_types-error")).to_contain_text("dsa-1024")
+    expect(page.get_by_label("default validity days", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#spec-max_validity_days-error")).to_have_text("")
+    shot(page, "template-errors")
+    page.get_by_label("default validity days", exact=True).fill("30")
+    page.get_by_label("key types", exact=True).fill("ec-p256")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="Template ui-made")).to_be_visible()
+    expect(page.get_by_label("dns", exact=True)).to_have_value("*.ui.example.test")
+    page.get_by_label("renew before", exact=True).fill("soon")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#spec-renew_before-error")).to_contain_text("neither a fraction")
+    page.get_by_label("renew before", exact=True).fill("12h")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#banner")).to_contain_text("Saved.")
+    expect(page.locator("#spec-renew_before-error")).to_have_text("")
+    shot(page, "template-saved")
 
     # The audit chain.
     page.get_by_role("link", name="Audit").click()

@@ -142,6 +142,7 @@ pub async fn start(
         metrics: Metrics::default(),
         revoke_trigger: Default::default(),
         account_rows_epoch: Default::default(),
+        webhook_client: Default::default(),
         https_url,
         http_url,
     });

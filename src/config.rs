@@ -552,8 +552,12 @@ impl Config {
             }
         }
         for (name, spec) in &self.templates {
-            spec.validate()
-                .map_err(|e| anyhow::anyhow!("invalid configuration: templates.{name}: {e}"))?;
+            spec.validate().map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid configuration: templates.{name}: {}",
+                    crate::policy::spec_errors_line(&e)
+                )
+            })?;
         }
         Ok(())
     }

@@ -27,6 +27,10 @@ pub struct Core {
     pub https_url: String,
     /// Base URL of the plain-HTTP listener, used in CRLDP/AIA.
     pub http_url: String,
+    /// The client of signed webhooks (`lifecycle::webhook`), built on first
+    /// use and then shared: its connection pool and trust store outlive a
+    /// delivery.
+    pub webhook_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 pub type CoreState = Arc<Core>;

@@ -390,41 +390,104 @@ async function approvals() {
 }
 
 // ---------- Templates ----------
+// The spec form is built from the TemplateSpec schema in the API's own
+// OpenAPI document (generated from the Rust type): every field, its type,
+// its default and its documentation, with no second copy to drift.
+let SPEC_FIELDS = null;
+async function specFields() {
+  if (!SPEC_FIELDS) {
+    const all = (await get("/openapi.json")).components.schemas;
+    const deref = (x) => (x && x.$ref ? all[x.$ref.split("/").pop()] : x);
+    SPEC_FIELDS = Object.entries(all.TemplateSpec.properties).map(([name, x]) => {
+      const items = deref(x.items) || {};
+      return { name, type: [].concat(x.type)[0], items: [].concat(items.type)[0], choices: items.enum,
+        help: (x.description || "") + (items.enum ? " One or more of: " + items.enum.join(", ") + "." : ""), dflt: x.default };
+    }).sort((a, b) => (b.name === "description") - (a.name === "description"));
+  }
+  return SPEC_FIELDS;
+}
+
+// One labelled control per spec field, each with its help text and its own
+// error line, which the API's `details` ({field: "spec.<name>"}) fill in.
+function specForm(fields, spec, readOnly) {
+  const rows = fields.map((f) => {
+    const v = spec[f.name] !== undefined ? spec[f.name] : f.dflt;
+    const input = f.type === "boolean" ? el("input", { type: "checkbox", checked: !!v, disabled: readOnly })
+      : el("input", { type: f.type === "integer" ? "number" : "text", readonly: readOnly,
+        value: Array.isArray(v) ? v.join(", ") : v === undefined || v === null ? "" : String(v) });
+    input.name = f.name;
+    const id = "spec-" + f.name;
+    const help = el("small", { class: "muted", id: id + "-help" }, f.help);
+    const err = el("small", { class: "error", id: id + "-error", "aria-live": "polite" });
+    input.setAttribute("aria-describedby", help.id + " " + err.id);
+    return { f, input, err, node: el("div", { class: "specfield" }, field(f.name.replace(/_/g, " "), input), help, err) };
+  });
+  const value = () => Object.fromEntries(rows.map(({ f, input }) => {
+    if (f.type === "boolean") return [f.name, input.checked];
+    if (f.type === "integer") return [f.name, input.value === "" ? null : Number(input.value)];
+    if (f.type === "array") {
+      const parts = input.value.split(",").map((x) => x.trim()).filter(Boolean);
+      return [f.name, f.items === "integer" ? parts.map(Number) : parts];
+    }
+    return [f.name, input.value];
+  }));
+  // Put each message next to its field; what names no field goes to `rest`.
+  const clear = () => { for (const r of rows) { r.err.textContent = ""; r.input.removeAttribute("aria-invalid"); } };
+  const showErrors = (e, rest) => {
+    rest.textContent = "";
+    clear();
+    if (!(e instanceof ApiError)) throw e;
+    let placed = 0;
+    for (const d of e.details) {
+      const r = rows.find((x) => "spec." + x.f.name === d.field);
+      if (r) { r.err.textContent = d.message; r.input.setAttribute("aria-invalid", "true"); placed++; }
+    }
+    if (!placed) rest.textContent = e.text;
+    else { rest.textContent = "Not saved: " + placed + " field(s) need attention."; rows.find((x) => x.err.textContent).input.focus(); }
+  };
+  return { node: el("div", { class: "specgrid" }, rows.map((r) => r.node)), value, showErrors, clear };
+}
+
 async function templates() {
-  const t = await get("/templates");
-  const out = [el("h1", {}, "Templates"), table(["name", "description", "updated"], t.items.map((x) => [el("a", { href: "#/templates/" + x.id }, x.name), x.spec.description || "", x.updated_at]))];
+  const [t, fields] = await Promise.all([get("/templates"), specFields()]);
+  const out = [el("h1", {}, "Templates"), table(["name", "description", "updated"], t.items.map((x) => [el("a", { href: "#/templates/" + x.id }, x.name), x.spec.description || "", x.updated_at]),
+    "No templates yet.")];
   if (can("template:write")) {
-    const name = el("input", { type: "text", required: true });
-    const spec = el("textarea", {}, JSON.stringify({ dns: ["*.example.com"], default_validity_days: 30, max_validity_days: 90 }, null, 2));
+    const name = el("input", { type: "text", required: true, pattern: "[A-Za-z0-9_\\-]{1,64}" });
+    const form = specForm(fields, {}, false);
     const err = el("p", { class: "error", "aria-live": "polite" });
     const go = el("button", { type: "submit" }, "Create");
-    out.push(el("h2", {}, "New template"), el("form", { onsubmit: (ev) => {
-      ev.preventDefault();
-      busy(go, async () => {
-        err.textContent = "";
-        let s; try { s = JSON.parse(spec.value); } catch (e) { err.textContent = "spec is not JSON: " + e.message; return; }
-        try { const n = await post("/templates", { name: name.value, spec: s }); location.hash = "#/templates/" + n.id; }
-        catch (e) { if (e instanceof ApiError) err.textContent = e.text; else throw e; }
-      });
-    } }, field("Name", name), field("Spec (JSON)", spec), err, go));
+    out.push(el("h2", {}, "New template"), el("p", { class: "muted" }, "Fields start at their defaults; allow-lists left empty allow nothing."),
+      el("form", { onsubmit: (ev) => {
+        ev.preventDefault();
+        busy(go, async () => {
+          try { const n = await post("/templates", { name: name.value, spec: form.value() }); location.hash = "#/templates/" + n.id; }
+          catch (e) { form.showErrors(e, err); }
+        });
+      } }, field("Name", name), form.node, err, go));
   }
   show(...out);
 }
 
 async function template(id) {
-  const t = await get("/templates/" + id);
-  const spec = el("textarea", { readonly: !can("template:write") }, JSON.stringify(t.spec, null, 2));
+  const [t, fields] = await Promise.all([get("/templates/" + id), specFields()]);
+  const write = can("template:write");
+  const form = specForm(fields, t.spec, !write);
   const err = el("p", { class: "error", "aria-live": "polite" });
   const save = el("button", { type: "submit" }, "Save");
-  show(el("h1", {}, "Template " + t.name), el("form", { onsubmit: (ev) => {
-    ev.preventDefault();
-    busy(save, async () => {
-      err.textContent = "";
-      let s; try { s = JSON.parse(spec.value); } catch (e) { err.textContent = "spec is not JSON: " + e.message; return; }
-      try { await call("PUT", "/templates/" + id, { spec: s }); banner("Saved.", true); }
-      catch (e) { if (e instanceof ApiError) err.textContent = e.text; else throw e; }
-    });
-  } }, field("Spec (JSON)", spec), err, can("template:write") ? save : null));
+  const del = el("button", { type: "button", class: "danger", onclick: () => busy(del, async () => {
+    if (!confirm("Delete template " + t.name + "?")) return;
+    await call("DELETE", "/templates/" + id);
+    location.hash = "#/templates";
+  }) }, "Delete");
+  show(el("h1", {}, "Template " + t.name), el("p", { class: "muted" }, "Updated " + t.updated_at + ". A template in use cannot be deleted."),
+    el("form", { onsubmit: (ev) => {
+      ev.preventDefault();
+      busy(save, async () => {
+        try { await call("PUT", "/templates/" + id, { spec: form.value() }); form.clear(); err.textContent = ""; banner("Saved.", true); }
+        catch (e) { form.showErrors(e, err); }
+      });
+    } }, form.node, err, write ? el("div", { class: "row" }, save, del) : null));
 }
 
 // ---------- CAs ----------

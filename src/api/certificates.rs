@@ -495,7 +495,8 @@ async fn update(
         )));
     }
     if let Some(rb) = b.renew_before.as_deref().filter(|r| !r.is_empty()) {
-        crate::policy::renew::RenewBefore::parse(rb).map_err(ApiError::validation)?;
+        crate::policy::renew::RenewBefore::parse(rb)
+            .map_err(|e| ApiError::validation(format!("renew_before: {e}")))?;
     }
     set_properties(&app, &id, b.tags, b.description, b.auto_renew).await?;
     if b.auto_renew.is_some() || b.renew_before.is_some() {

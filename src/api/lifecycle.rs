@@ -283,7 +283,8 @@ async fn put_config(
     p.require("rotation:write")?;
     visible(&app, &p, &id).await?;
     if let Some(rb) = b.renew_before.as_deref().filter(|r| !r.is_empty()) {
-        crate::policy::renew::RenewBefore::parse(rb).map_err(ApiError::validation)?;
+        crate::policy::renew::RenewBefore::parse(rb)
+            .map_err(|e| ApiError::validation(format!("renew_before: {e}")))?;
     }
     sqlx::query("UPDATE certificates SET rotation_config = $1 WHERE id = $2")
         .bind(json!({"enabled": b.enabled}).to_string())

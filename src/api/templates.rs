@@ -29,6 +29,7 @@ pub struct Template {
     pub id: String,
     pub name: String,
     /// The policy: allowed names, key types, validity, approvals, … (README, "Templates").
+    #[schemars(with = "TemplateSpec")]
     pub spec: serde_json::Map<String, Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -72,11 +73,28 @@ async fn get_one(
     Ok(Json(view(&find(&app, &id).await?)))
 }
 
+/// Parse and validate a spec. A refusal names every broken field in
+/// `details` as `{"field": "spec.<name>", "message": …}`, which is how the
+/// dashboard puts each message next to its field.
 fn checked(spec: Value) -> Result<String, ApiError> {
-    let spec: TemplateSpec =
-        serde_json::from_value(spec).map_err(|e| ApiError::validation(format!("spec: {e}")))?;
-    spec.validate()
-        .map_err(|e| ApiError::validation(format!("spec: {e}")))?;
+    let spec = TemplateSpec::from_json(spec).map_err(|errors| {
+        let mut e = ApiError::validation(format!(
+            "spec: {}",
+            crate::policy::spec_errors_line(&errors)
+        ));
+        e.details = errors
+            .iter()
+            .map(|f| {
+                let field = if f.field.is_empty() {
+                    "spec".to_string()
+                } else {
+                    format!("spec.{}", f.field)
+                };
+                json!({"field": field, "message": f.message})
+            })
+            .collect();
+        e
+    })?;
     Ok(serde_json::to_string(&spec).expect("serialisable"))
 }
 
@@ -85,7 +103,9 @@ fn checked(spec: Value) -> Result<String, ApiError> {
 #[schemars(rename = "TemplateCreate")]
 pub struct Create {
     name: String,
+    /// Omitted fields take their defaults.
     #[serde(default)]
+    #[schemars(with = "TemplateSpec")]
     spec: Value,
 }
 
@@ -102,7 +122,9 @@ async fn create(
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
     {
-        return Err(ApiError::validation("name: 1-64 of [A-Za-z0-9_-]"));
+        let mut e = ApiError::validation("name: 1-64 of [A-Za-z0-9_-]");
+        e.details = vec![json!({"field": "name", "message": "1-64 of [A-Za-z0-9_-]"})];
+        return Err(e);
     }
     if templates::find(&app.store.read, &b.name).await.is_ok() {
         return Err(ApiError::new(
@@ -121,6 +143,7 @@ async fn create(
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "TemplateReplace")]
 pub struct Replace {
+    #[schemars(with = "TemplateSpec")]
     spec: Value,
 }
 

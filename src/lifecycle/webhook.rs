@@ -37,23 +37,31 @@ pub fn check_url(core: &Core, url: &str) -> Result<(), String> {
     }
 }
 
-/// POST `doc`, signed; the HTTP status, or why there was none. Signet's own
-/// root is trusted beside the system's: receivers often carry its certificates.
-pub async fn post(core: &Core, url: &str, secret: &[u8], doc: &Value) -> Result<u16, String> {
-    check_url(core, url)?;
-    let body = serde_json::to_vec(doc).map_err(|e| e.to_string())?;
-    let sig = signature(secret, crate::store::now(), &body)?;
-    let mut client = reqwest::Client::builder()
+/// Signet's own root is trusted beside the system's: receivers often carry
+/// its certificates. Redirects are not followed: a signed delivery goes to
+/// the URL its owner configured, nowhere else.
+fn client(core: &Core) -> Result<&reqwest::Client, String> {
+    if let Some(c) = core.webhook_client.get() {
+        return Ok(c);
+    }
+    let mut b = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none());
     if let Ok(pem) = std::fs::read(core.config.data_dir.join("root.pem"))
         && let Ok(c) = reqwest::Certificate::from_pem(&pem)
     {
-        client = client.add_root_certificate(c);
+        b = b.add_root_certificate(c);
     }
-    let r = client
-        .build()
-        .map_err(|e| e.to_string())?
+    let c = b.build().map_err(|e| e.to_string())?;
+    Ok(core.webhook_client.get_or_init(|| c))
+}
+
+/// POST `doc`, signed; the HTTP status, or why there was none.
+pub async fn post(core: &Core, url: &str, secret: &[u8], doc: &Value) -> Result<u16, String> {
+    check_url(core, url)?;
+    let body = serde_json::to_vec(doc).map_err(|e| e.to_string())?;
+    let sig = signature(secret, crate::store::now(), &body)?;
+    let r = client(core)?
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, sig)

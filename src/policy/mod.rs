@@ -17,7 +17,7 @@ use signet_ca::names::{self, San};
 
 pub use matchers::{dns_matches, email_matches, glob_matches, ip_matches};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Acme,
@@ -55,12 +55,14 @@ impl FromStr for Channel {
 
 /// A template's rules. Stored as JSON in the `templates` table; seeded from
 /// `[templates.<name>]` in signet.toml.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TemplateSpec {
+    /// Shown in lists and the dashboard.
     pub description: String,
     /// Signing CA by name or id; empty means the default issuing CA.
     pub ca: String,
+    /// The fronts that may issue under this template.
     pub channels: Vec<Channel>,
     /// DNS patterns: `*`, `host.example.com`, `*.example.com` (one label),
     /// `.example.com` (any depth). Omitted or empty: no DNS name is allowed.
@@ -75,13 +77,21 @@ pub struct TemplateSpec {
     /// people). Such a CN gets no SAN. Omitted or empty: the CN must be a DNS
     /// name or IP address the rules above allow, and it is copied into the SANs.
     pub cn_pattern: Vec<String>,
+    /// Whether a `*.` name may be issued where a DNS pattern allows it.
     pub allow_wildcard: bool,
+    /// The most SANs one certificate may carry.
     pub max_sans: usize,
     /// Key labels: ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519.
     pub key_types: Vec<String>,
+    /// Lifetime when the request names none.
     pub default_validity_days: u32,
+    /// The longest lifetime a request may ask for.
     pub max_validity_days: u32,
+    /// digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment,
+    /// keyAgreement, keyCertSign, cRLSign, encipherOnly, decipherOnly.
     pub key_usage: Vec<String>,
+    /// serverAuth, clientAuth, codeSigning, emailProtection, timeStamping,
+    /// ocspSigning.
     pub ext_key_usage: Vec<String>,
     /// Subject attributes a request may carry (short names, e.g. CN, O, OU).
     pub subject_allowed: Vec<String>,
@@ -91,6 +101,8 @@ pub struct TemplateSpec {
     /// IP-only certificate keeps an empty subject (and a critical SAN), as
     /// Let's Encrypt issues them: clients such as certbot read a CN as a DNS name.
     pub cn_from_first_san: bool,
+    /// Distinct approvers a request needs before it is signed (N of M); 0
+    /// signs at once.
     pub approvals_required: u32,
     /// notBefore is moved back this far to absorb client clock skew.
     pub backdate_secs: i64,
@@ -165,64 +177,160 @@ const KEY_LABELS: [&str; 7] = [
     "ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519",
 ];
 
+/// One field of a template spec that cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
 impl TemplateSpec {
-    /// Reject a template that could never be used or names unknown values.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Parse a spec from JSON field by field, so that every field that does
+    /// not parse is reported under its own name (serde stops at the first
+    /// error and does not always say which field it was in). Then validate.
+    pub fn from_json(spec: serde_json::Value) -> Result<TemplateSpec, Vec<SpecError>> {
+        let serde_json::Value::Object(fields) = spec else {
+            return Err(vec![SpecError {
+                field: String::new(),
+                message: "the spec is a JSON object".into(),
+            }]);
+        };
+        let errors: Vec<SpecError> = fields
+            .iter()
+            .filter_map(|(k, v)| {
+                let one = serde_json::Value::Object([(k.clone(), v.clone())].into_iter().collect());
+                serde_json::from_value::<TemplateSpec>(one)
+                    .err()
+                    .map(|e| SpecError {
+                        field: k.clone(),
+                        message: serde_message(&e),
+                    })
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let spec: TemplateSpec = serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|e| {
+                vec![SpecError {
+                    field: String::new(),
+                    message: serde_message(&e),
+                }]
+            })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Reject a template that could never be used or names unknown values,
+    /// with every broken field.
+    pub fn validate(&self) -> Result<(), Vec<SpecError>> {
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, message: String| {
+            errors.push(SpecError {
+                field: field.into(),
+                message,
+            })
+        };
         if self.channels.is_empty() {
-            return Err("channels must name at least one of acme, scep, api".into());
+            bad("channels", "name at least one of acme, scep, api".into());
         }
-        if self.max_validity_days == 0 || self.default_validity_days == 0 {
-            return Err("validity days must be > 0".into());
+        if self.max_validity_days == 0 {
+            bad("max_validity_days", "must be > 0".into());
         }
-        if self.default_validity_days > self.max_validity_days {
-            return Err("default_validity_days exceeds max_validity_days".into());
+        if self.default_validity_days == 0 {
+            bad("default_validity_days", "must be > 0".into());
+        } else if self.max_validity_days > 0 && self.default_validity_days > self.max_validity_days
+        {
+            bad(
+                "default_validity_days",
+                format!("exceeds max_validity_days ({})", self.max_validity_days),
+            );
         }
         if let Some(k) = self
             .key_types
             .iter()
             .find(|k| !KEY_LABELS.contains(&k.as_str()))
         {
-            return Err(format!(
-                "key_types: unknown {k:?} (expected {})",
-                KEY_LABELS.join(", ")
-            ));
-        }
-        if self.key_types.is_empty() {
-            return Err("key_types must not be empty".into());
+            bad(
+                "key_types",
+                format!("unknown {k:?} (expected {})", KEY_LABELS.join(", ")),
+            );
+        } else if self.key_types.is_empty() {
+            bad("key_types", "must not be empty".into());
         }
         if let Some(k) = self
             .key_usage
             .iter()
             .find(|k| !KEY_USAGES.contains(&k.as_str()))
         {
-            return Err(format!("key_usage: unknown {k:?}"));
+            bad(
+                "key_usage",
+                format!("unknown {k:?} (expected {})", KEY_USAGES.join(", ")),
+            );
         }
         if let Some(k) = self
             .ext_key_usage
             .iter()
             .find(|k| !EXT_KEY_USAGES.contains(&k.as_str()))
         {
-            return Err(format!("ext_key_usage: unknown {k:?}"));
+            bad(
+                "ext_key_usage",
+                format!("unknown {k:?} (expected {})", EXT_KEY_USAGES.join(", ")),
+            );
         }
-        renew::RenewBefore::parse(&self.renew_before)?;
+        if let Err(e) = renew::RenewBefore::parse(&self.renew_before) {
+            bad("renew_before", e);
+        }
         if self.validity_minutes > self.max_validity_days.saturating_mul(1440) {
-            return Err("validity_minutes exceeds max_validity_days".into());
+            bad("validity_minutes", "exceeds max_validity_days".into());
         }
         if let Some(c) = self.ip.iter().find(|c| !matchers::valid_cidr(c)) {
-            return Err(format!("ip: {c:?} is not a CIDR"));
+            bad("ip", format!("{c:?} is not a CIDR"));
         }
         if let Some(r) = self
             .subject_required
             .iter()
             .find(|r| !self.subject_allowed.contains(r))
         {
-            return Err(format!("subject_required: {r:?} is not in subject_allowed"));
+            bad(
+                "subject_required",
+                format!("{r:?} is not in subject_allowed"),
+            );
         }
         if self.backdate_secs < 0 {
-            return Err("backdate_secs must be >= 0".into());
+            bad("backdate_secs", "must be >= 0".into());
         }
-        Ok(())
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
+}
+
+/// serde's message without its " at line 1 column 9" suffix, which points
+/// into a document the caller never wrote (one field re-serialised).
+fn serde_message(e: &serde_json::Error) -> String {
+    let m = e.to_string();
+    match m.find(" at line ") {
+        Some(i) => m[..i].to_string(),
+        None => m,
+    }
+}
+
+/// Every error of a spec on one line, for the configuration file and logs.
+pub fn spec_errors_line(errors: &[SpecError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What is being asked for, already parsed.
@@ -860,6 +968,26 @@ mod tests {
         assert_eq!(p.cert.not_before, 1_000_000 - 300);
         assert_eq!(p.cert.ext_key_usage, vec!["serverAuth", "clientAuth"]);
         assert_eq!(p.approvals_required, 0);
+    }
+
+    #[test]
+    fn spec_errors_name_their_fields() {
+        use serde_json::json;
+        let e = TemplateSpec::from_json(json!({"max_sans": -1, "dns": "x", "auto_renew": true}))
+            .unwrap_err();
+        let mut fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        assert_eq!(fields, ["dns", "max_sans"]);
+        assert!(!e[0].message.contains("line"), "{e:?}");
+        let e = TemplateSpec::from_json(json!({"max_validity_days": 0, "backdate_secs": -1}))
+            .unwrap_err();
+        let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["max_validity_days", "backdate_secs"]);
+        assert!(TemplateSpec::from_json(json!([])).is_err());
+        assert_eq!(
+            TemplateSpec::from_json(json!({"dns": ["*"]})).unwrap().dns,
+            ["*"]
+        );
     }
 
     #[test]

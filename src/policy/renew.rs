@@ -12,7 +12,7 @@ impl RenewBefore {
     pub fn parse(s: &str) -> Result<RenewBefore, String> {
         let s = s.trim();
         let bad = || {
-            format!("renew_before {s:?}: a fraction (1/3, 0.25) or a duration (30d, 12h, 10m, 90s)")
+            format!("{s:?} is neither a fraction (1/3, 0.25) nor a duration (30d, 12h, 10m, 90s)")
         };
         if let Some((a, b)) = s.split_once('/') {
             let (a, b): (f64, f64) = (

@@ -580,16 +580,36 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
     let t = spawn_app().await;
     let admin = Api::admin(&t);
     // Templates: validation, update, in-use refusal.
+    // Every broken field is named in `details`, type errors and rule errors alike.
     let (s, v) = admin
         .post(
             "/api/v1/templates",
-            json!({"name": "bad", "spec": {"key_types": ["dsa"]}}),
+            json!({"name": "bad", "spec": {"key_types": ["dsa"], "max_sans": "many", "colour": 1}}),
         )
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (422, Some("validation_failed"))
     );
+    let mut fields: Vec<&str> = v["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["spec.colour", "spec.max_sans"], "{v}");
+    let (s, v) = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "bad", "spec": {"key_types": ["dsa"], "default_validity_days": 400}}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let details = &v["error"]["details"];
+    assert_eq!(details[0]["field"], "spec.default_validity_days", "{v}");
+    assert_eq!(details[1]["field"], "spec.key_types", "{v}");
+    assert!(details[1]["message"].as_str().unwrap().contains("\"dsa\""));
     let (s, _) = admin
         .post(
             "/api/v1/templates",
