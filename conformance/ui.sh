@@ -4,6 +4,8 @@
 source "$(dirname "$0")/lib/common.sh"
 build
 DATA="$WORK/data"
+# A second SCEP profile, with one-time challenges, for the SCEP page.
+export SIGNET_SCEP__PROFILES__MDM__CHALLENGE=one-time
 start_server "$DATA"
 VENV=${SIGNET_VENV:-$REPO/target/venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -23,5 +25,5 @@ certutil -d "sql:$NSSDB" -A -t "C,," -n signet-root -i "$DATA/root.pem"
 ui_flow() {
   HOME="$WORK/home" "$VENV/bin/python" "$CONF_DIR/ui_test.py" "$HTTPS" "$DATA/root.pem" "$ADMIN" "$OPERATOR" "$OUT"
 }
-check "dashboard in chromium: sign-in, request + PKCS#12, list, detail, revoke, approval by a second user, EAB once, audit verify, CSP, no outside request" ui_flow
+check "dashboard in chromium: sign-in, request + PKCS#12, list, detail, revoke, approval by a second user, EAB once, template form errors, SCEP profiles and a challenge, audit verify, CSP, no outside request" ui_flow
 summary

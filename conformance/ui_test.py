@@ -3,7 +3,7 @@ Playwright): sign in, request a certificate with a generated key and open its
 PKCS#12 with openssl, find it in the list and on its page, an approval by a
 second user with self-approval refused, a revocation with a reason, an EAB key
 shown once, a template whose validation errors show next to their fields, the
-audit chain verified. Every page must load nothing from
+SCEP profiles and a one-time challenge, the audit chain verified. Every page must load nothing from
 another origin and carry a Content-Security-Policy. Screenshots go to OUT.
 
 usage: ui_test.py BASE_URL ROOT_PEM ADMIN_TOKEN OPERATOR_TOKEN OUT_DIR
@@ -169,6 +169,23 @@ with sync_playwright() as p:
     expect(page.locator("#banner")).to_contain_text("Saved.")
     expect(page.locator("#spec-renew_before-error")).to_have_text("")
     shot(page, "template-saved")
+
+    # SCEP: the profiles with their device URLs, a one-time challenge shown once.
+    page.get_by_role("link", name="SCEP").click()
+    expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
+    expect(page.get_by_role("cell", name="one-time")).to_be_visible()
+    expect(page.locator("code", has_text="/scep/mdm")).to_be_visible()
+    page.get_by_label("Profile").select_option("mdm")
+    page.get_by_label("Bound to CN (optional)").fill("device-7")
+    page.get_by_role("button", name="Mint challenge").click()
+    expect(page.get_by_text("One-time challenge for mdm")).to_be_visible()
+    challenge = page.locator("code.secret").inner_text()
+    assert len(challenge) == 32, challenge
+    expect(page.get_by_role("cell", name="device-7")).to_be_visible()
+    shot(page, "scep")
+    page.reload()
+    expect(page.get_by_role("cell", name="device-7")).to_be_visible()
+    assert challenge not in page.content()
 
     # The audit chain.
     page.get_by_role("link", name="Audit").click()

@@ -530,22 +530,29 @@ async function acme() {
 
 // ---------- SCEP ----------
 async function scep() {
-  const list = await get("/scep/challenges");
-  const profile = el("input", { type: "text", value: "default" });
+  const [list, profiles] = await Promise.all([get("/scep/challenges"), get("/scep/profiles")]);
+  const listed = (l) => table(["profile", "CN", "created", "expires", "used"], l.items.map((c) => [c.profile, c.subject_cn || "–", c.created_at, c.expires_at, c.used_at || "no"]), "No challenge minted yet.");
+  const minted = el("div", {}, listed(list));
+  const oneTime = profiles.items.filter((x) => x.challenge === "one-time").map((x) => x.name);
+  const profile = options(oneTime);
   const ttl = el("input", { type: "number", value: "3600", min: "60" });
   const cn = el("input", { type: "text" });
   const shown = el("div", {});
   const go = el("button", { type: "submit" }, "Mint challenge");
   show(el("h1", {}, "SCEP"),
-    el("form", { class: "inline", onsubmit: (ev) => {
+    oneTime.length ? el("form", { class: "inline", onsubmit: (ev) => {
       ev.preventDefault();
       busy(go, async () => {
         const r = await post("/scep/challenges", { profile: profile.value, ttl_seconds: Number(ttl.value), subject_cn: cn.value || undefined });
         shown.replaceChildren(once("One-time challenge for " + r.profile + ", until " + r.expires_at + ".", [["challenge", r.challenge]]));
+        minted.replaceChildren(listed(await get("/scep/challenges")));
       });
-    } }, field("Profile", profile), field("Valid for (seconds)", ttl), field("Bound to CN (optional)", cn), go),
-    shown, el("h2", {}, "Challenges"),
-    table(["profile", "CN", "created", "expires", "used"], list.items.map((c) => [c.profile, c.subject_cn || "–", c.created_at, c.expires_at, c.used_at || "no"]), "No challenge minted yet."));
+    } }, field("Profile", profile), field("Valid for (seconds)", ttl), field("Bound to CN (optional)", cn), go)
+      : el("p", { class: "muted" }, "No profile uses one-time challenges: set challenge = \"one-time\" on a profile in signet.toml to mint them here."),
+    shown, el("h2", {}, "Profiles"),
+    table(["profile", "URL for devices", "template", "challenge", "legacy ciphers", "renewal"], profiles.items.map((x) => [x.name, el("code", {}, x.url), x.template, x.challenge, x.allow_legacy ? "yes" : "no", x.renewal ? "yes" : "no"]),
+      "No SCEP profile: add one under [scep.profiles] in signet.toml."),
+    el("h2", {}, "Challenges"), minted);
 }
 
 // ---------- Tokens ----------

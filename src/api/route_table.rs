@@ -22,7 +22,9 @@ use super::lifecycle::{
     TargetBody,
 };
 use super::projects::{Project, ProjectBody};
-use super::scep::{Challenge, ChallengeCreated, CreateChallenge, ListParams};
+use super::scep::{
+    Challenge, ChallengeCreated, CreateChallenge, ListParams, Profile as ScepProfile,
+};
 use super::sessions::{Session, SignIn, Stats};
 use super::templates::{Create as CreateTemplate, Replace as ReplaceTemplate, Template};
 use super::types::Page;
@@ -274,4 +276,6 @@ pub static ROUTES: &[Route] = &[
         .body(s::<CreateChallenge>).created(s::<ChallengeCreated>),
     r("GET", "/api/v1/scep/challenges", "scep:challenge", "List one-time SCEP challenges (never the secrets)")
         .query(s::<ListParams>).ok(s::<Page<Challenge>>),
+    r("GET", "/api/v1/scep/profiles", "certificate:read", "List the SCEP profiles: URL, template, challenge mode (never a secret)")
+        .ok(s::<Page<ScepProfile>>),
 ];

@@ -18,10 +18,64 @@ use crate::error::ApiError;
 use crate::store::scep as db;
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route(
-        "/api/v1/scep/challenges",
-        get(list_challenges).post(create_challenge),
-    )
+    Router::new()
+        .route(
+            "/api/v1/scep/challenges",
+            get(list_challenges).post(create_challenge),
+        )
+        .route("/api/v1/scep/profiles", get(list_profiles))
+}
+
+/// A SCEP profile (`[scep.profiles.NAME]` in signet.toml) as a device or an
+/// MDM is configured with it. Secrets and webhook URLs are not shown.
+#[derive(Serialize, JsonSchema)]
+pub struct Profile {
+    pub name: String,
+    /// The URL to give devices (plain HTTP, as RFC 8894 expects).
+    pub url: String,
+    /// The template its requests are issued under (which names the CA).
+    pub template: String,
+    /// How a request proves it may enrol: static, one-time, webhook or none.
+    pub challenge: String,
+    /// DES, 3DES and SHA-1 accepted.
+    pub allow_legacy: bool,
+    /// auto or always: whether a separate RSA RA certificate answers.
+    pub ra: String,
+    /// A request signed by a current certificate renews without a challenge.
+    pub renewal: bool,
+    pub include_ca_in_reply: bool,
+}
+
+/// A config enum's name as signet.toml spells it.
+fn spelled<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+async fn list_profiles(
+    State(app): State<ApiState>,
+    p: Principal,
+) -> Result<Json<Page<Profile>>, ApiError> {
+    p.require("certificate:read")?;
+    let items = app
+        .config
+        .scep
+        .profiles
+        .iter()
+        .map(|(name, c)| Profile {
+            name: name.clone(),
+            url: format!("{}/scep/{name}", app.http_url),
+            template: c.template.clone(),
+            challenge: spelled(&c.challenge),
+            allow_legacy: c.allow_legacy,
+            ra: spelled(&c.ra),
+            renewal: c.renewal,
+            include_ca_in_reply: c.include_ca_in_reply,
+        })
+        .collect();
+    Ok(Json(Page::all(items)))
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -468,6 +468,28 @@ async fn one_time_challenges_are_single_use_and_bound() {
         .post("/api/v1/scep/challenges", json!({"profile": "nope"}))
         .await;
     assert_eq!(st, 422);
+
+    // The profiles list says how devices are configured, and the URL works.
+    let (st, v) = Api::admin(&t).get("/api/v1/scep/profiles").await;
+    assert_eq!(st, 200);
+    let p = &v["items"][0];
+    assert_eq!(
+        (&p["name"], &p["challenge"]),
+        (&json!("default"), &json!("one-time")),
+        "{v}"
+    );
+    assert_eq!(p["url"], format!("{}/scep/default", t.http_url));
+    assert!(p.get("challenge_secret").is_none() && p.get("webhook_url").is_none());
+    let caps = t
+        .client
+        .get(format!(
+            "{}?operation=GetCACaps",
+            p["url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(caps.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
