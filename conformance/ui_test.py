@@ -3,7 +3,8 @@ Playwright): sign in, request a certificate with a generated key and open its
 PKCS#12 with openssl, find it in the list and on its page, an approval by a
 second user with self-approval refused, a revocation with a reason, an EAB key
 shown once, a template whose validation errors show next to their fields, the
-SCEP profiles and a one-time challenge, the audit chain verified. Every page must load nothing from
+SCEP profiles and a one-time challenge, the users with their last use, the
+audit chain verified. Every page must load nothing from
 another origin and carry a Content-Security-Policy. Screenshots go to OUT.
 
 usage: ui_test.py BASE_URL ROOT_PEM ADMIN_TOKEN OPERATOR_TOKEN OUT_DIR
@@ -142,6 +143,15 @@ with sync_playwright() as p:
     page.reload()
     expect(page.get_by_role("heading", name="ACME external account binding")).to_be_visible()
     assert secret not in page.content()
+
+    # Users: the operator who approved above shows with its role and a last use.
+    page.get_by_role("link", name="Tokens").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="second-user").first
+    expect(row).to_contain_text("operator")
+    expect(row).to_contain_text("1 of 1")
+    expect(row).not_to_contain_text("never")
+    shot(page, "users")
 
     # A template built in the form, with the API's validation errors next to their fields.
     page.get_by_role("link", name="Templates").click()

@@ -557,7 +557,7 @@ async function scep() {
 
 // ---------- Tokens ----------
 async function tokens() {
-  const [list, prj] = await Promise.all([get("/tokens"), get("/projects")]);
+  const [list, prj, users] = await Promise.all([get("/tokens"), get("/projects"), get("/users")]);
   const name = el("input", { type: "text", value: "ui" });
   const role = options(["admin", "operator", "requester", "auditor"], "operator");
   const project = options(prj.items.map((p) => [p.id, p.name]), undefined, "all projects");
@@ -572,9 +572,13 @@ async function tokens() {
         shown.replaceChildren(once("Token " + r.name + " (" + r.role + ").", [["token", r.token]]));
       });
     } }, field("Name", name), field("Role", role), field("Project", project), field("Expires in (days)", expires), go),
-    shown, el("h2", {}, "Tokens"),
-    table(["name", "role", "project", "created", "expires", ""], list.items.map((t) => [t.name, t.role, t.project_id || "all", t.created_at, t.expires_at || "never",
-      t.revoked ? "revoked" : el("button", { class: "danger", onclick: (ev) => busy(ev.target, async () => { await call("DELETE", "/tokens/" + t.id); tokens(); }) }, "Revoke")])));
+    shown, el("h2", {}, "Users"),
+    el("p", { class: "muted" }, "A user is the name its tokens carry; what it may do is the roles of its live tokens."),
+    table(["user", "roles", "projects", "live tokens", "last used"], users.items.map((u) => [u.name, u.roles.join(", ") || "none live",
+      u.all_projects ? "all" : u.project_ids.join(", ") || "–", u.live_token_count + " of " + u.token_count, u.last_used_at || "never"]), "No users."),
+    el("h2", {}, "Tokens"),
+    table(["name", "role", "project", "created", "expires", "last used", ""], list.items.map((t) => [t.name, t.role, t.project_id || "all", t.created_at, t.expires_at || "never", t.last_used_at || "never",
+      t.revoked ? "revoked " + t.revoked_at : el("button", { class: "danger", onclick: (ev) => busy(ev.target, async () => { await call("DELETE", "/tokens/" + t.id); tokens(); }) }, "Revoke")])));
 }
 
 // ---------- Audit ----------

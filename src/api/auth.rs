@@ -181,6 +181,44 @@ impl AuthLimiter {
     }
 }
 
+const USE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When this replica last wrote each token's `last_used_at`, so that a busy
+/// token costs one UPDATE a minute, not one per request.
+#[derive(Default)]
+pub struct UseRecorder {
+    written: Mutex<HashMap<String, Instant>>,
+}
+
+impl UseRecorder {
+    fn due(&self, token_id: &str) -> bool {
+        let mut map = self.written.lock().expect("lock");
+        if map.len() > 10_000 {
+            map.retain(|_, at| at.elapsed() < USE_INTERVAL);
+        }
+        match map.get(token_id) {
+            Some(at) if at.elapsed() < USE_INTERVAL => false,
+            _ => {
+                map.insert(token_id.to_string(), Instant::now());
+                true
+            }
+        }
+    }
+}
+
+/// Note the use of a token, off the request's path: a lost write only makes
+/// `last_used_at` a minute older.
+fn record_use(app: &ApiState, token: &TokenRow) {
+    if app.token_use.due(&token.id) {
+        let (db, id) = (app.store.write.clone(), token.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = tokens::touch(&db, &id, crate::store::now()).await {
+                tracing::debug!(error = %e, "token last_used_at not written");
+            }
+        });
+    }
+}
+
 impl FromRequestParts<ApiState> for Principal {
     type Rejection = ApiError;
 
@@ -208,6 +246,7 @@ impl FromRequestParts<ApiState> for Principal {
             None => None,
         };
         if let Some(t) = found {
+            record_use(app, &t);
             return Ok(Principal {
                 token: t,
                 session: None,
@@ -216,6 +255,7 @@ impl FromRequestParts<ApiState> for Principal {
         if token.is_none()
             && let Some(p) = from_session(parts, app).await?
         {
+            record_use(app, &p.token);
             return Ok(p);
         }
         Err(app.auth_limiter.refuse(

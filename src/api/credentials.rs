@@ -40,7 +40,7 @@ fn own_or(p: &Principal, asked: Option<String>) -> Option<String> {
     p.token.project_id.clone().or(asked)
 }
 
-fn visible_to(p: &Principal, project_id: &Option<String>) -> bool {
+pub(super) fn visible_to(p: &Principal, project_id: &Option<String>) -> bool {
     p.token.project_id.is_none() || p.token.project_id == *project_id
 }
 
@@ -298,6 +298,26 @@ pub struct Token {
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
+    pub revoked_at: Option<Timestamp>,
+    /// The last request made with it or with a dashboard session made from
+    /// it, to the minute.
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl From<crate::store::tokens::TokenRow> for Token {
+    fn from(r: crate::store::tokens::TokenRow) -> Token {
+        Token {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            project_id: r.project_id,
+            created_at: Timestamp(r.created_at),
+            expires_at: ts(r.expires_at),
+            revoked: r.revoked_at.is_some(),
+            revoked_at: ts(r.revoked_at),
+            last_used_at: ts(r.last_used_at),
+        }
+    }
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -353,6 +373,8 @@ async fn create_token(
                 created_at: Timestamp(now()),
                 expires_at: ts(expires),
                 revoked: false,
+                revoked_at: None,
+                last_used_at: None,
             },
             token: secret,
         }),
@@ -364,23 +386,11 @@ async fn list_tokens(
     p: Principal,
 ) -> Result<Json<Page<Token>>, ApiError> {
     p.require("token:write")?;
-    let rows: Vec<crate::store::tokens::TokenRow> =
-        sqlx::query_as("SELECT id, name, role, project_id, created_at, expires_at, revoked_at FROM api_tokens ORDER BY id")
-            .fetch_all(&app.store.read)
-            .await
-            .map_err(StoreError::from)?;
-    let items = rows
+    let items = crate::store::tokens::list(&app.store.read, None)
+        .await?
         .into_iter()
         .filter(|r| visible_to(&p, &r.project_id))
-        .map(|r| Token {
-            id: r.id,
-            name: r.name,
-            role: r.role,
-            project_id: r.project_id,
-            created_at: Timestamp(r.created_at),
-            expires_at: ts(r.expires_at),
-            revoked: r.revoked_at.is_some(),
-        })
+        .map(Token::from)
         .collect();
     Ok(Json(Page::all(items)))
 }

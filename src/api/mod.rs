@@ -22,6 +22,7 @@ mod scep;
 mod sessions;
 mod templates;
 pub mod types;
+mod users;
 
 use axum::Router;
 
@@ -33,10 +34,11 @@ pub const JSON_MAX_BODY: usize = 1024 * 1024;
 pub const IMPORT_MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// The REST front's own state beside the core: the limiter of failed
-/// authentications. Derefs to the core.
+/// authentications and the record of token use. Derefs to the core.
 pub struct Api {
     pub core: CoreState,
     pub auth_limiter: auth::AuthLimiter,
+    pub token_use: auth::UseRecorder,
 }
 
 pub type ApiState = std::sync::Arc<Api>;
@@ -48,6 +50,7 @@ impl Api {
         std::sync::Arc::new(Api {
             core,
             auth_limiter: auth::AuthLimiter::default(),
+            token_use: auth::UseRecorder::default(),
         })
     }
 }
@@ -106,6 +109,7 @@ pub fn routes(state: ApiState) -> Router {
         .merge(templates::routes())
         .merge(cas::routes())
         .merge(credentials::routes())
+        .merge(users::routes())
         .merge(audit::routes())
         .merge(operations::routes())
         .merge(scep::routes())

@@ -28,6 +28,7 @@ use super::scep::{
 use super::sessions::{Session, SignIn, Stats};
 use super::templates::{Create as CreateTemplate, Replace as ReplaceTemplate, Template};
 use super::types::Page;
+use super::users::{User, UserDetail};
 
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -263,6 +264,10 @@ pub static ROUTES: &[Route] = &[
         .body(s::<CreateToken>).created(s::<TokenCreated>),
     r("GET", "/api/v1/tokens", "token:write", "List API tokens").ok(s::<Page<Token>>),
     r("DELETE", "/api/v1/tokens/{id}", "token:write", "Revoke an API token").no_content(),
+    r("GET", "/api/v1/users", "token:write", "List users: the names API tokens carry, with their live roles, projects and last use")
+        .ok(s::<Page<User>>),
+    r("GET", "/api/v1/users/{name}", "token:write", "One user and all of its tokens (never a secret)")
+        .ok(s::<UserDetail>),
     r("GET", "/api/v1/audit-events", "audit:read", "Audit events, newest first")
         .query(s::<AuditQuery>).ok(s::<Page<AuditEvent>>),
     r("GET", "/api/v1/audit-events/verify", "audit:read", "Verify the audit hash chain")

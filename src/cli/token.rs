@@ -58,8 +58,9 @@ pub async fn run(c: &Client, cmd: TokenCmd) -> anyhow::Result<()> {
                     } else {
                         "live"
                     };
+                    let used = t["last_used_at"].as_str().unwrap_or("never used");
                     println!(
-                        "{}  {}  {}  {state}",
+                        "{}  {}  {}  {state}  {used}",
                         s(t, "id"),
                         s(t, "name"),
                         s(t, "role")

@@ -21,9 +21,11 @@ pub async fn find_live<'e>(
         i64,
         Option<i64>,
         Option<i64>,
+        Option<i64>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "SELECT s.id, s.csrf, t.id, t.name, t.role, t.project_id, t.created_at, t.expires_at, t.revoked_at \
+        "SELECT s.id, s.csrf, t.id, t.name, t.role, t.project_id, t.created_at, t.expires_at, t.revoked_at, \
+         t.last_used_at \
          FROM sessions s JOIN api_tokens t ON t.id = s.token_id \
          WHERE s.secret_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
          AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
@@ -33,7 +35,18 @@ pub async fn find_live<'e>(
     .fetch_optional(db)
     .await?;
     Ok(row.map(
-        |(sid, csrf, id, name, role, project_id, created_at, expires_at, revoked_at)| {
+        |(
+            sid,
+            csrf,
+            id,
+            name,
+            role,
+            project_id,
+            created_at,
+            expires_at,
+            revoked_at,
+            last_used_at,
+        )| {
             (
                 sid,
                 csrf,
@@ -45,6 +58,7 @@ pub async fn find_live<'e>(
                     created_at,
                     expires_at,
                     revoked_at,
+                    last_used_at,
                 },
             )
         },

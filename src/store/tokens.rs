@@ -13,6 +13,14 @@ pub struct TokenRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// The columns of a `TokenRow`, for `concat!` (queries are static strings).
+macro_rules! columns {
+    () => {
+        "id, name, role, project_id, created_at, expires_at, revoked_at, last_used_at"
+    };
 }
 
 pub async fn insert<'e>(
@@ -45,12 +53,40 @@ pub async fn find_live<'e>(
     db: impl Executor<'e, Database = Any>,
     token_hash: &str,
 ) -> Result<Option<TokenRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, role, project_id, created_at, expires_at, revoked_at FROM api_tokens \
-         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
-    )
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM api_tokens \
+         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"
+    ))
     .bind(token_hash.to_string())
     .bind(now())
     .fetch_optional(db)
     .await?)
+}
+
+/// Every token, live or not, in creation order; `name` narrows to one
+/// identity's tokens.
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    name: Option<&str>,
+) -> Result<Vec<TokenRow>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM api_tokens WHERE ($1 IS NULL OR name = $1) ORDER BY id"
+    ))
+    .bind(name.map(str::to_string))
+    .fetch_all(db)
+    .await?)
+}
+
+/// Record that the token was used at `at`.
+pub async fn touch<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> Result<()> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -742,6 +742,22 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
         aud.get("/api/v1/audit-events/verify").await.1["valid"],
         true
     );
+    // The use is written off the request's path: wait for it.
+    let mut siem = Value::Null;
+    for _ in 0..50 {
+        siem = admin.get("/api/v1/users/siem").await.1;
+        if !siem["last_used_at"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(siem["roles"], json!(["auditor"]), "{siem}");
+    assert_eq!(siem["live_token_count"], 1);
+    assert!(siem["last_used_at"].is_string(), "{siem}");
+    assert_eq!(siem["tokens"][0]["last_used_at"], siem["last_used_at"]);
+    assert!(siem["tokens"][0].get("token").is_none(), "no secret");
+    assert_eq!(aud.get("/api/v1/users").await.0, 403);
+    assert_eq!(admin.get("/api/v1/users/nobody").await.0, 404);
     let (s, _) = admin
         .call(
             Method::DELETE,
@@ -755,6 +771,18 @@ async fn templates_cas_eab_tokens_audit_and_idempotency() {
         401,
         "a revoked token is dead"
     );
+    let (_, users) = admin.get("/api/v1/users").await;
+    let siem = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "siem")
+        .unwrap();
+    assert_eq!(
+        (&siem["live_token_count"], &siem["token_count"]),
+        (&json!(0), &json!(1))
+    );
+    assert_eq!(siem["roles"], json!([]));
     // Idempotency-Key: a replay returns the original with its Location; another
     // body under the key is 409 (conventions §09).
     let (pem, _) = csr(KeyType::EcP256, &["idem.example.test"]);
