@@ -1,31 +1,27 @@
 //! Dashboard sessions: a cookie's hash, the token it stands for, and the
 //! CSRF token its mutations carry.
 
-use sqlx::{Any, Executor};
+use sqlx::{Any, Executor, FromRow};
 
 use super::tokens::TokenRow;
 use super::{Result, new_id, now};
+
+#[derive(FromRow)]
+struct LiveSession {
+    session_id: String,
+    session_csrf: String,
+    #[sqlx(flatten)]
+    token: TokenRow,
+}
 
 /// The session's id and CSRF token, and its token when both are live.
 pub async fn find_live<'e>(
     db: impl Executor<'e, Database = Any>,
     secret_hash: &str,
 ) -> Result<Option<(String, String, TokenRow)>> {
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT s.id, s.csrf, t.id, t.name, t.role, t.project_id, t.created_at, t.expires_at, t.revoked_at, \
-         t.last_used_at \
+    let row: Option<LiveSession> = sqlx::query_as(
+        "SELECT s.id AS session_id, s.csrf AS session_csrf, t.id, t.name, t.role, t.project_id, \
+         t.created_at, t.expires_at, t.revoked_at, t.last_used_at \
          FROM sessions s JOIN api_tokens t ON t.id = s.token_id \
          WHERE s.secret_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
          AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
@@ -34,35 +30,7 @@ pub async fn find_live<'e>(
     .bind(now())
     .fetch_optional(db)
     .await?;
-    Ok(row.map(
-        |(
-            sid,
-            csrf,
-            id,
-            name,
-            role,
-            project_id,
-            created_at,
-            expires_at,
-            revoked_at,
-            last_used_at,
-        )| {
-            (
-                sid,
-                csrf,
-                TokenRow {
-                    id,
-                    name,
-                    role,
-                    project_id,
-                    created_at,
-                    expires_at,
-                    revoked_at,
-                    last_used_at,
-                },
-            )
-        },
-    ))
+    Ok(row.map(|r| (r.session_id, r.session_csrf, r.token)))
 }
 
 /// A new session for a token; returns (id, csrf).
