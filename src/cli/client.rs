@@ -37,6 +37,25 @@ pub struct Client {
     pub json: bool,
 }
 
+/// One entry of an error's `details`, the way a person reads it: a field
+/// and its message, a broken policy rule, or else the JSON.
+fn detail_line(d: &Value) -> String {
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    match (
+        d["field"].as_str(),
+        d["message"].as_str(),
+        d["rule"].as_str(),
+    ) {
+        (Some(f), Some(m), _) => format!("{f}: {m}"),
+        (_, _, Some(rule)) => format!(
+            "{rule}: {:?} is not allowed (allowed: {})",
+            text(&d["offending_value"]),
+            text(&d["allowed"])
+        ),
+        _ => d.to_string(),
+    }
+}
+
 /// An answer that is not a success, in the API's error shape.
 fn failure(status: StatusCode, body: &[u8]) -> anyhow::Error {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -45,7 +64,7 @@ fn failure(status: StatusCode, body: &[u8]) -> anyhow::Error {
         Some(m) => {
             let details: Vec<String> = e["details"]
                 .as_array()
-                .map(|ds| ds.iter().map(Value::to_string).collect())
+                .map(|ds| ds.iter().map(detail_line).collect())
                 .unwrap_or_default();
             anyhow::anyhow!(
                 "{} ({}, {}){}{}",

@@ -414,6 +414,16 @@ async fn the_cli_is_a_client_of_the_api() {
             .await
             .contains("replaced")
     );
+    // A refused spec: each broken field on its own line.
+    std::fs::write(p("bad.toml"), "name = \"short\"\n[spec]\nmax_validity_days = 7\ndefault_validity_days = 9\nkey_types = [\"dsa\"]\n").unwrap();
+    let out = t.cli(&["template", "apply", "-f", &p("bad.toml")]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("\n  spec.default_validity_days: exceeds max_validity_days (7)")
+            && err.contains("\n  spec.key_types: unknown \"dsa\""),
+        "{err}"
+    );
     let shown: Value =
         serde_json::from_str(&t.cli_ok(&["template", "show", "short", "--json"]).await).unwrap();
     assert_eq!(shown["spec"]["max_validity_days"], 7);
