@@ -401,7 +401,7 @@ async function specFields() {
     SPEC_FIELDS = Object.entries(all.TemplateSpec.properties).map(([name, x]) => {
       const items = deref(x.items) || {};
       return { name, type: [].concat(x.type)[0], items: [].concat(items.type)[0], choices: items.enum,
-        help: (x.description || "") + (items.enum ? " One or more of: " + items.enum.join(", ") + "." : ""), dflt: x.default };
+        help: x.description || "", dflt: x.default };
     }).sort((a, b) => (b.name === "description") - (a.name === "description"));
   }
   return SPEC_FIELDS;
@@ -412,27 +412,36 @@ async function specFields() {
 function specForm(fields, spec, readOnly) {
   const rows = fields.map((f) => {
     const v = spec[f.name] !== undefined ? spec[f.name] : f.dflt;
+    const id = "spec-" + f.name;
+    const label = f.name.replace(/_/g, " ");
+    const help = el("small", { class: "muted", id: id + "-help" }, f.help);
+    const err = el("small", { class: "error", id: id + "-error", "aria-live": "polite" });
+    // A list with known values is a group of checkboxes; anything else one input.
+    if (f.type === "array" && f.choices) {
+      const boxes = f.choices.map((c) => el("input", { type: "checkbox", value: c, checked: (v || []).includes(c), disabled: readOnly }));
+      const group = el("fieldset", { class: "specfield choices", "aria-describedby": help.id + " " + err.id },
+        el("legend", {}, label), el("div", { class: "boxes" }, boxes.map((b) => el("label", { class: "check" }, b, b.value))), help, err);
+      return { f, err, mark: group, focus: boxes[0], node: group, read: () => boxes.filter((b) => b.checked).map((b) => b.value) };
+    }
     const input = f.type === "boolean" ? el("input", { type: "checkbox", checked: !!v, disabled: readOnly })
       : el("input", { type: f.type === "integer" ? "number" : "text", readonly: readOnly,
         value: Array.isArray(v) ? v.join(", ") : v === undefined || v === null ? "" : String(v) });
     input.name = f.name;
-    const id = "spec-" + f.name;
-    const help = el("small", { class: "muted", id: id + "-help" }, f.help);
-    const err = el("small", { class: "error", id: id + "-error", "aria-live": "polite" });
     input.setAttribute("aria-describedby", help.id + " " + err.id);
-    return { f, input, err, node: el("div", { class: "specfield" }, field(f.name.replace(/_/g, " "), input), help, err) };
+    const read = () => {
+      if (f.type === "boolean") return input.checked;
+      if (f.type === "integer") return input.value === "" ? null : Number(input.value);
+      if (f.type === "array") {
+        const parts = input.value.split(",").map((x) => x.trim()).filter(Boolean);
+        return f.items === "integer" ? parts.map(Number) : parts;
+      }
+      return input.value;
+    };
+    return { f, err, mark: input, focus: input, node: el("div", { class: "specfield" }, field(label, input), help, err), read };
   });
-  const value = () => Object.fromEntries(rows.map(({ f, input }) => {
-    if (f.type === "boolean") return [f.name, input.checked];
-    if (f.type === "integer") return [f.name, input.value === "" ? null : Number(input.value)];
-    if (f.type === "array") {
-      const parts = input.value.split(",").map((x) => x.trim()).filter(Boolean);
-      return [f.name, f.items === "integer" ? parts.map(Number) : parts];
-    }
-    return [f.name, input.value];
-  }));
+  const value = () => Object.fromEntries(rows.map((r) => [r.f.name, r.read()]));
+  const clear = () => { for (const r of rows) { r.err.textContent = ""; r.mark.removeAttribute("aria-invalid"); } };
   // Put each message next to its field; what names no field goes to `rest`.
-  const clear = () => { for (const r of rows) { r.err.textContent = ""; r.input.removeAttribute("aria-invalid"); } };
   const showErrors = (e, rest) => {
     rest.textContent = "";
     clear();
@@ -440,10 +449,10 @@ function specForm(fields, spec, readOnly) {
     let placed = 0;
     for (const d of e.details) {
       const r = rows.find((x) => "spec." + x.f.name === d.field);
-      if (r) { r.err.textContent = d.message; r.input.setAttribute("aria-invalid", "true"); placed++; }
+      if (r) { r.err.textContent = d.message; r.mark.setAttribute("aria-invalid", "true"); placed++; }
     }
     if (!placed) rest.textContent = e.text;
-    else { rest.textContent = "Not saved: " + placed + " field(s) need attention."; rows.find((x) => x.err.textContent).input.focus(); }
+    else { rest.textContent = "Not saved: " + placed + " field(s) need attention."; rows.find((x) => x.err.textContent).focus.focus(); }
   };
   return { node: el("div", { class: "specgrid" }, rows.map((r) => r.node)), value, showErrors, clear };
 }

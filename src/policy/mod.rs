@@ -81,17 +81,18 @@ pub struct TemplateSpec {
     pub allow_wildcard: bool,
     /// The most SANs one certificate may carry.
     pub max_sans: usize,
-    /// Key labels: ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519.
+    /// The key types a request may use.
+    #[schemars(extend("items" = {"type": "string", "enum": KEY_LABELS}))]
     pub key_types: Vec<String>,
     /// Lifetime when the request names none.
     pub default_validity_days: u32,
     /// The longest lifetime a request may ask for.
     pub max_validity_days: u32,
-    /// digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment,
-    /// keyAgreement, keyCertSign, cRLSign, encipherOnly, decipherOnly.
+    /// Key usages of issued certificates.
+    #[schemars(extend("items" = {"type": "string", "enum": KEY_USAGES}))]
     pub key_usage: Vec<String>,
-    /// serverAuth, clientAuth, codeSigning, emailProtection, timeStamping,
-    /// ocspSigning.
+    /// Extended key usages of issued certificates.
+    #[schemars(extend("items" = {"type": "string", "enum": EXT_KEY_USAGES}))]
     pub ext_key_usage: Vec<String>,
     /// Subject attributes a request may carry (short names, e.g. CN, O, OU).
     pub subject_allowed: Vec<String>,
