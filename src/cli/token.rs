@@ -24,6 +24,8 @@ pub enum TokenCmd {
     Revoke {
         id: String,
     },
+    /// The users the tokens belong to: live roles, token counts, last use.
+    Users,
 }
 
 pub async fn run(c: &Client, cmd: TokenCmd) -> anyhow::Result<()> {
@@ -64,6 +66,31 @@ pub async fn run(c: &Client, cmd: TokenCmd) -> anyhow::Result<()> {
                         s(t, "id"),
                         s(t, "name"),
                         s(t, "role")
+                    );
+                }
+            });
+        }
+        TokenCmd::Users => {
+            let v = c.get("/users").await?;
+            c.show(&v["items"], |items| {
+                for u in items.as_array().into_iter().flatten() {
+                    let roles: Vec<&str> = u["roles"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.as_str())
+                        .collect();
+                    println!(
+                        "{}  {}  {} of {} tokens live  {}",
+                        s(u, "name"),
+                        if roles.is_empty() {
+                            "-".to_string()
+                        } else {
+                            roles.join(",")
+                        },
+                        u["live_token_count"],
+                        u["token_count"],
+                        u["last_used_at"].as_str().unwrap_or("never used")
                     );
                 }
             });

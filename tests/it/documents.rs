@@ -527,6 +527,11 @@ async fn the_cli_is_a_client_of_the_api() {
     t.cli_ok(&["token", "revoke", tok["id"].as_str().unwrap()])
         .await;
     assert!(t.cli_ok(&["token", "list"]).await.contains("revoked"));
+    let users = t.cli_ok(&["token", "users"]).await;
+    assert!(
+        users.contains("bootstrap admin  admin  1 of 1 tokens live"),
+        "{users}"
+    );
     assert!(
         t.cli_ok(&["audit", "verify"])
             .await
