@@ -25,5 +25,5 @@ certutil -d "sql:$NSSDB" -A -t "C,," -n signet-root -i "$DATA/root.pem"
 ui_flow() {
   HOME="$WORK/home" "$VENV/bin/python" "$CONF_DIR/ui_test.py" "$HTTPS" "$DATA/root.pem" "$ADMIN" "$OPERATOR" "$OUT"
 }
-check "dashboard in chromium: sign-in, request + PKCS#12, list, detail, revoke, approval by a second user, EAB once, template form errors, SCEP profiles and a challenge, users and last use, audit verify, CSP, no outside request" ui_flow
+check "dashboard in chromium: sign-in, request + PKCS#12, list, detail, revoke, approval by a second user, EAB once, template form errors, SCEP profiles and a challenge, users and last use, projects, audit verify, CSP, no outside request" ui_flow
 summary

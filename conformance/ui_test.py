@@ -3,8 +3,8 @@ Playwright): sign in, request a certificate with a generated key and open its
 PKCS#12 with openssl, find it in the list and on its page, an approval by a
 second user with self-approval refused, a revocation with a reason, an EAB key
 shown once, a template whose validation errors show next to their fields, the
-SCEP profiles and a one-time challenge, the users with their last use, the
-audit chain verified. Every page must load nothing from
+SCEP profiles and a one-time challenge, the users with their last use, a
+project created, edited and deleted, the audit chain verified. Every page must load nothing from
 another origin and carry a Content-Security-Policy. Screenshots go to OUT.
 
 usage: ui_test.py BASE_URL ROOT_PEM ADMIN_TOKEN OPERATOR_TOKEN OUT_DIR
@@ -152,6 +152,31 @@ with sync_playwright() as p:
     expect(row).to_contain_text("1 of 1")
     expect(row).not_to_contain_text("never")
     shot(page, "users")
+
+    # Projects: create one limited to a template, edit it, see a bad name refused, delete it.
+    page.get_by_role("link", name="Projects").click()
+    expect(page.get_by_role("heading", name="New project")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("payments")
+    page.get_by_label("Allowed templates (none selected: any)").select_option(label="two-eyes")
+    page.get_by_label("Notification emails (comma-separated)").fill("pay-ops@example.test")
+    page.get_by_role("button", name="Create project").click()
+    expect(page.locator("#banner")).to_contain_text("Project payments created.")
+    row = page.get_by_role("row").filter(has_text="payments")
+    expect(row).to_contain_text("two-eyes")
+    expect(row).to_contain_text("pay-ops@example.test")
+    row.get_by_role("button", name="Edit").click()
+    page.get_by_label("Description").first.fill("card payments")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#banner")).to_contain_text("Saved.")
+    expect(page.get_by_role("row").filter(has_text="payments")).to_contain_text("card payments")
+    page.get_by_label("Name", exact=True).fill("bad name!")
+    page.get_by_role("button", name="Create project").click()
+    expect(page.locator("p.error")).to_contain_text("name")
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("row").filter(has_text="payments").get_by_role("button", name="Delete").click()
+    expect(page.locator("#banner")).to_contain_text("Deleted payments.")
+    expect(page.get_by_role("row").filter(has_text="payments")).to_have_count(0)
+    shot(page, "projects")
 
     # A template built in the form, with the API's validation errors next to their fields.
     page.get_by_role("link", name="Templates").click()

@@ -37,7 +37,7 @@ function options(list, value, blank) {
 }
 function show(...nodes) {
   const m = $("main");
-  m.replaceChildren(...nodes);
+  m.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
   m.focus();
 }
 function banner(text, info) {
@@ -134,6 +134,7 @@ const PAGES = [
   ["request", "Request", "certificate:request"],
   ["approvals", "Approvals", "certificate:approve"],
   ["templates", "Templates", "certificate:read"],
+  ["projects", "Projects", "certificate:read"],
   ["cas", "CAs", "ca:read"],
   ["acme", "ACME", "acme:eab"],
   ["scep", "SCEP", "scep:challenge"],
@@ -165,7 +166,7 @@ async function route() {
   const page = parts[0] || "overview";
   nav(page);
   banner("");
-  const pages = { overview, certificates, certificate, request, approvals, templates, template, cas, acme, scep, tokens, audit };
+  const pages = { overview, certificates, certificate, request, approvals, templates, template, projects, cas, acme, scep, tokens, audit };
   const fn = page === "certificates" && parts[1] ? certificate : page === "templates" && parts[1] ? template : pages[page];
   try { await (fn || overview)(parts[1]); }
   catch (e) { show(el("h1", {}, "Error"), el("p", { class: "error" }, e.text || String(e))); }
@@ -497,6 +498,54 @@ async function template(id) {
         catch (e) { form.showErrors(e, err); }
       });
     } }, form.node, err, write ? el("div", { class: "row" }, save, del) : null));
+}
+
+// ---------- Projects ----------
+// One form for create and edit: name, description, default and allowed
+// templates (a multi-select of the real templates), notification emails.
+function projectForm(tpl, p, submitLabel, submit) {
+  const name = el("input", { type: "text", required: true, value: p.name || "", readonly: !!p.id });
+  const description = el("input", { type: "text", value: p.description || "" });
+  const dflt = options(tpl.map((t) => [t.id, t.name]), p.default_template_id || undefined, "none");
+  const allowed = el("select", { multiple: true, size: String(Math.min(6, Math.max(2, tpl.length))) },
+    tpl.map((t) => el("option", { value: t.id, selected: (p.allowed_templates || []).includes(t.id) }, t.name)));
+  const emails = el("input", { type: "text", value: (p.notify_email || []).join(", "), placeholder: "ops@example.com, …" });
+  const err = el("p", { class: "error", "aria-live": "polite" });
+  const go = el("button", { type: "submit" }, submitLabel);
+  return el("form", { onsubmit: (ev) => {
+    ev.preventDefault();
+    busy(go, async () => {
+      err.textContent = "";
+      const body = { name: name.value, description: description.value || undefined, default_template_id: dflt.value || undefined,
+        allowed_templates: [...allowed.selectedOptions].map((o) => o.value),
+        notify_email: emails.value.split(",").map((x) => x.trim()).filter(Boolean) };
+      try { await submit(body); } catch (e) { if (e instanceof ApiError) err.textContent = e.text; else throw e; }
+    });
+  } }, el("div", { class: "row" }, field("Name", name), field("Description", description), field("Default template", dflt),
+    field("Allowed templates (none selected: any)", allowed), field("Notification emails (comma-separated)", emails)), err, go);
+}
+
+async function projects() {
+  const [list, tpl] = await Promise.all([get("/projects"), get("/templates")]);
+  const names = Object.fromEntries(tpl.items.map((t) => [t.id, t.name]));
+  const write = can("project:write");
+  const editing = el("div", {});
+  const rows = list.items.map((p) => [p.name, p.description || "", names[p.default_template_id] || "–",
+    p.allowed_templates.map((t) => names[t] || t).join(", ") || "any", p.notify_email.join(", ") || "–", p.created_at,
+    write ? el("div", { class: "row" },
+      el("button", { class: "secondary", onclick: () => editing.replaceChildren(el("h2", {}, "Edit " + p.name),
+        projectForm(tpl.items, p, "Save", async (b) => { await call("PUT", "/projects/" + p.id, b); banner("Saved.", true); projects(); })) }, "Edit"),
+      p.name === "default" ? null : el("button", { class: "danger", onclick: (ev) => busy(ev.target, async () => {
+        if (!confirm("Delete project " + p.name + "?")) return;
+        await call("DELETE", "/projects/" + p.id); banner("Deleted " + p.name + ".", true); projects();
+      }) }, "Delete")) : null]);
+  show(el("h1", {}, "Projects"),
+    el("p", { class: "muted" }, "A project groups certificates, tokens, EAB credentials and ACME accounts; a token scoped to it sees nothing else."),
+    table(["name", "description", "default template", "allowed templates", "notify", "created", ""], rows, "No projects."),
+    editing,
+    write ? [el("h2", {}, "New project"), projectForm(tpl.items, {}, "Create project", async (b) => {
+      const n = await post("/projects", b); banner("Project " + n.name + " created.", true); projects();
+    })] : null);
 }
 
 // ---------- CAs ----------
