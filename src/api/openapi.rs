@@ -1,10 +1,10 @@
 //! `GET /api/v1/openapi.json`, generated from the route table and the Rust
 //! types it names, and `/api/v1/docs`, Swagger UI served from the binary.
 
+use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
