@@ -51,10 +51,7 @@ pub struct UserDetail {
 
 /// One user from its tokens (at least one).
 fn user(name: &str, rows: &[TokenRow], now: i64) -> User {
-    let live: Vec<&TokenRow> = rows
-        .iter()
-        .filter(|r| r.revoked_at.is_none() && r.expires_at.is_none_or(|e| e > now))
-        .collect();
+    let live: Vec<&TokenRow> = rows.iter().filter(|r| r.is_live(now)).collect();
     let mut roles: Vec<String> = live.iter().map(|r| r.role.clone()).collect();
     roles.sort();
     roles.dedup();

@@ -16,6 +16,13 @@ pub struct TokenRow {
     pub last_used_at: Option<i64>,
 }
 
+impl TokenRow {
+    /// Neither revoked nor expired at `now` (what `find_live` selects).
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
 /// The columns of a `TokenRow`, for `concat!` (queries are static strings).
 macro_rules! columns {
     () => {
